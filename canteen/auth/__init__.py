@@ -1,0 +1,1 @@
+"""Accounts, login, API tokens and the caller's scope."""

@@ -1,0 +1,1 @@
+"""Organisation: districts, communities, canteens and central kitchens."""
