@@ -41,7 +41,9 @@ class Blueprint(flask_smorest.Blueprint):
 
     def _require_caller(self):
         view = current_app.view_functions.get(request.endpoint or "")
-        view = getattr(view, "view_class", view)
+        view_class = getattr(view, "view_class", None)
+        if view_class is not None:  # a MethodView: the method handling this request decides
+            view = getattr(view_class, request.method.lower(), view_class)
         if getattr(view, "_canteen_public", False):
             return None
         if g.get("user") is None:

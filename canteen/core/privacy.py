@@ -35,25 +35,45 @@ def mask_text(text: str) -> str:
 
 
 class PersonalDataFilter(logging.Filter):
-    """A logging filter that masks ID and phone numbers in every record before it is written."""
+    """A logging filter that masks ID and phone numbers in a record (for handlers of other libraries)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string is not ours to fix here
-            return True
-        masked = mask_text(message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        _mask_record(record)
         return True
 
 
+def _mask_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string is not ours to fix here
+        return
+    masked = mask_text(message)
+    if masked != message:
+        record.msg, record.args = masked, None
+
+
+_installed = False
+
+
 def install_log_filter() -> None:
-    """Attach the filter to every root handler (and to new ones via the root logger itself)."""
-    root = logging.getLogger()
-    personal_filter = PersonalDataFilter()
-    if not any(isinstance(f, PersonalDataFilter) for f in root.filters):
-        root.addFilter(personal_filter)
-    for handler in root.handlers:
-        if not any(isinstance(f, PersonalDataFilter) for f in handler.filters):
-            handler.addFilter(personal_filter)
+    """Mask every log record of the process at creation, whatever logger or handler it goes to.
+
+    A filter on the root logger would miss records propagated from child loggers, so the
+    record factory itself masks.
+    """
+    global _installed
+    if _installed:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def masked_record(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        _mask_record(record)
+        return record
+
+    logging.setLogRecordFactory(masked_record)
+    _installed = True
+
+
+def log_filter_installed() -> bool:
+    return _installed
