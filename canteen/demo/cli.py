@@ -2,6 +2,88 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+import click
+from flask import current_app
 from flask.cli import AppGroup
 
+from canteen.core.audit_log import Actor, set_actor
+from canteen.core.db import transaction
+from canteen.core.errors import CanteenError
+from canteen.demo import service as demo_service
+from canteen.demo.data import CITY_NAME
+
 demo_cli = AppGroup("demo", help="The demo city.")
+
+DEMO_URL = "http://127.0.0.1:5000"
+
+
+@demo_cli.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) when the database already holds a city.")
+def load_command(if_empty: bool) -> None:
+    """Load the demo city 西宁市 (districts, canteens, kitchens, one login per role and scope).
+
+    Only into an empty database: without --if-empty a database that already holds districts is
+    refused with exit code 1. The password of every demo login is the DEMO_PASSWORD setting.
+    """
+    password = current_app.config["DEMO_PASSWORD"]
+    set_actor(Actor(None, "cli", "flask demo load"))
+    try:
+        with transaction():
+            if not demo_service.city_is_empty():
+                if not if_empty:
+                    raise click.ClickException(
+                        "the database already holds districts: the demo city loads only into an empty database "
+                        "(use --if-empty to skip quietly)"
+                    )
+                existing = demo_service.find_demo_logins()
+                click.echo("demo city already loaded; nothing written.")
+                if existing:
+                    click.echo(_login_table(existing))
+                    click.echo(
+                        "password: the DEMO_PASSWORD setting used when it was loaded (default canteen-demo-2026)"
+                    )
+                    click.echo(f"open {DEMO_URL}")
+                else:
+                    click.echo("(the database holds districts but none of the demo accounts)")
+                return
+            city = demo_service.load_demo_city(password=password)
+    except CanteenError as error:
+        raise click.ClickException(_describe(error)) from None
+    click.echo(
+        f"demo city {CITY_NAME} loaded: {len(city.districts)} districts, {len(city.communities)} communities, "
+        f"{len(city.canteens)} canteens and kitchens, {len(city.users)} logins"
+    )
+    click.echo(_login_table(city.logins))
+    click.echo(f"password for every login: {password}")
+    click.echo(f"open {DEMO_URL}")
+
+
+def _describe(error: CanteenError) -> str:
+    # the only field a person running this command controls is the password, via DEMO_PASSWORD
+    details = [
+        f"{'DEMO_PASSWORD' if name == 'password' else name}: {'; '.join(messages)}"
+        for name, messages in error.errors.items()
+    ]
+    if len(details) == 1 and next(iter(error.errors.values())) == [error.message]:
+        return details[0]
+    return " ".join([error.message, *details])
+
+
+def _login_table(logins: list[demo_service.DemoLogin]) -> str:
+    rows = [("username", "role", "name", "works for")]
+    rows += [(login.username, login.role, login.display_name, login.scope_name) for login in logins]
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(_pad(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    # Chinese characters take two columns in a terminal
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))

@@ -1,0 +1,329 @@
+"""The demo city as plain data: 西宁市's districts, communities, canteens, kitchens and accounts.
+
+District names and administrative division codes are real; communities, addresses, canteens
+and people are illustrative, not a register of real places or persons. Later demo content
+(residents, dishes, menus, meals) belongs here too, next to what it refers to by code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CITY_NAME = "西宁市"
+
+BREAKFAST = "breakfast"
+LUNCH = "lunch"
+DINNER = "dinner"
+# every demo canteen keeps the programme's usual serving times
+SLOT_HOURS = {
+    BREAKFAST: ("07:00", "09:00"),
+    LUNCH: ("11:00", "13:30"),
+    DINNER: ("17:00", "19:00"),
+}
+SUNDAY = 6  # Monday = 0
+
+
+@dataclass(frozen=True)
+class DistrictSeed:
+    code: str  # administrative division code
+    name: str
+    slug: str  # pinyin, for the officer's username
+    officer_name: str
+    communities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CanteenSeed:
+    code: str
+    name: str
+    kind: str  # central_kitchen | canteen | meal_point
+    district_code: str
+    community: str | None
+    address: str
+    staff_name: str  # the one demo account working there
+    seats: int = 0
+    slots: tuple[str, ...] = ()
+    closed_weekdays: tuple[int, ...] = ()
+    halal: bool = False
+    supplied_by: str | None = None  # code of the central kitchen
+
+    @property
+    def opening_hours(self) -> dict[str, list[str]]:
+        return {slot: list(SLOT_HOURS[slot]) for slot in self.slots}
+
+
+@dataclass(frozen=True)
+class AccountSeed:
+    username: str
+    role: str
+    display_name: str
+    scope_name: str
+    district_code: str | None = None
+    canteen_code: str | None = None
+
+
+DISTRICTS: tuple[DistrictSeed, ...] = (
+    DistrictSeed("630102", "城东区", "chengdong", "马建国", ("东关大街社区", "八一路社区", "周家泉社区", "东兴社区")),
+    DistrictSeed("630103", "城中区", "chengzhong", "李卫红", ("南大街社区", "礼让街社区", "北大街社区")),
+    DistrictSeed("630104", "城西区", "chengxi", "王海燕", ("虎台社区", "古城台社区", "西交通巷社区")),
+    DistrictSeed("630105", "城北区", "chengbei", "张志强", ("朝阳社区", "小桥大街社区", "马坊社区")),
+    DistrictSeed("630106", "湟中区", "huangzhong", "祁永福", ("鲁沙尔镇和平社区", "鲁沙尔镇莲湖社区")),
+    DistrictSeed("630121", "大通回族土族自治县", "datong", "韩玉兰", ("桥头镇东门社区", "桥头镇南关社区")),
+    DistrictSeed("630123", "湟源县", "huangyuan", "赵德明", ("城关镇明清街社区", "城关镇西大街社区")),
+)
+
+# Central kitchens come first: canteens name their supplier by code. The 城东区 kitchen cooks
+# halal (清真), so it can supply halal meal points as well as everyone else.
+KITCHENS: tuple[CanteenSeed, ...] = (
+    CanteenSeed(
+        "CD-ZYCF",
+        "城东区中央厨房",
+        "central_kitchen",
+        "630102",
+        "东兴社区",
+        "城东区韵家口镇昆仑东路180号",
+        staff_name="冶成林",
+        halal=True,
+    ),
+    CanteenSeed(
+        "CB-ZYCF",
+        "城北区中央厨房",
+        "central_kitchen",
+        "630105",
+        "马坊社区",
+        "城北区生物园区经二路12号",
+        staff_name="孙国庆",
+    ),
+)
+
+CANTEENS: tuple[CanteenSeed, ...] = (
+    # 城东区: 东关 is home to many Hui residents; its canteens cook halal
+    CanteenSeed(
+        "CD-DGDJ",
+        "东关大街社区爱老幸福食堂",
+        "canteen",
+        "630102",
+        "东关大街社区",
+        "城东区东关大街56号",
+        staff_name="马秀兰",
+        seats=60,
+        slots=(BREAKFAST, LUNCH, DINNER),
+        halal=True,
+    ),
+    CanteenSeed(
+        "CD-BYL",
+        "八一路社区爱老幸福食堂",
+        "canteen",
+        "630102",
+        "八一路社区",
+        "城东区八一中路18号",
+        staff_name="刘淑芬",
+        seats=40,
+        slots=(LUNCH, DINNER),
+        closed_weekdays=(SUNDAY,),
+        supplied_by="CD-ZYCF",
+    ),
+    CanteenSeed(
+        "CD-ZJQ",
+        "周家泉社区助餐点",
+        "meal_point",
+        "630102",
+        "周家泉社区",
+        "城东区周家泉巷9号",
+        staff_name="韩桂英",
+        seats=16,
+        slots=(LUNCH,),
+        closed_weekdays=(SUNDAY,),
+        halal=True,
+        supplied_by="CD-ZYCF",
+    ),
+    CanteenSeed(
+        "CD-DX",
+        "东兴社区爱老幸福食堂",
+        "canteen",
+        "630102",
+        "东兴社区",
+        "城东区韵家口镇东兴路27号",
+        staff_name="马文清",
+        seats=36,
+        slots=(BREAKFAST, LUNCH),
+        halal=True,
+    ),
+    # 城中区
+    CanteenSeed(
+        "CZ-NDJ",
+        "南大街社区爱老幸福食堂",
+        "canteen",
+        "630103",
+        "南大街社区",
+        "城中区南大街32号",
+        staff_name="陈丽娟",
+        seats=50,
+        slots=(BREAKFAST, LUNCH, DINNER),
+        supplied_by="CD-ZYCF",
+    ),
+    CanteenSeed(
+        "CZ-LRJ",
+        "礼让街社区助餐点",
+        "meal_point",
+        "630103",
+        "礼让街社区",
+        "城中区礼让街15号",
+        staff_name="杨春梅",
+        seats=20,
+        slots=(LUNCH,),
+        closed_weekdays=(SUNDAY,),
+        supplied_by="CD-ZYCF",
+    ),
+    # 城西区
+    CanteenSeed(
+        "CX-HT",
+        "虎台社区爱老幸福食堂",
+        "canteen",
+        "630104",
+        "虎台社区",
+        "城西区虎台三路8号",
+        staff_name="周建华",
+        seats=45,
+        slots=(BREAKFAST, LUNCH),
+    ),
+    CanteenSeed(
+        "CX-GCT",
+        "古城台社区助餐点",
+        "meal_point",
+        "630104",
+        "古城台社区",
+        "城西区古城台街21号",
+        staff_name="吴晓燕",
+        seats=18,
+        slots=(LUNCH,),
+        closed_weekdays=(SUNDAY,),
+        supplied_by="CB-ZYCF",
+    ),
+    # 城北区
+    CanteenSeed(
+        "CB-CY",
+        "朝阳社区爱老幸福食堂",
+        "canteen",
+        "630105",
+        "朝阳社区",
+        "城北区朝阳东路66号",
+        staff_name="郭红霞",
+        seats=48,
+        slots=(LUNCH, DINNER),
+        supplied_by="CB-ZYCF",
+    ),
+    CanteenSeed(
+        "CB-XQDJ",
+        "小桥大街社区助餐点",
+        "meal_point",
+        "630105",
+        "小桥大街社区",
+        "城北区小桥大街42号",
+        staff_name="何玉珍",
+        seats=20,
+        slots=(LUNCH,),
+        supplied_by="CB-ZYCF",
+    ),
+    # 湟中区: the county town 鲁沙尔镇
+    CanteenSeed(
+        "HZ-HP",
+        "和平社区爱老幸福食堂",
+        "canteen",
+        "630106",
+        "鲁沙尔镇和平社区",
+        "湟中区鲁沙尔镇和平路12号",
+        staff_name="祁桂兰",
+        seats=30,
+        slots=(BREAKFAST, LUNCH),
+        closed_weekdays=(SUNDAY,),
+    ),
+    CanteenSeed(
+        "HZ-LH",
+        "莲湖社区助餐点",
+        "meal_point",
+        "630106",
+        "鲁沙尔镇莲湖社区",
+        "湟中区鲁沙尔镇莲湖路5号",
+        staff_name="李永红",
+        seats=12,
+        slots=(LUNCH,),
+        closed_weekdays=(SUNDAY,),
+        supplied_by="CD-ZYCF",
+    ),
+    # 大通回族土族自治县: the county town 桥头镇, with many Hui and Tu residents
+    CanteenSeed(
+        "DT-DM",
+        "东门社区爱老幸福食堂",
+        "canteen",
+        "630121",
+        "桥头镇东门社区",
+        "大通县桥头镇东门街3号",
+        staff_name="撒海英",
+        seats=40,
+        slots=(BREAKFAST, LUNCH, DINNER),
+        halal=True,
+    ),
+    CanteenSeed(
+        "DT-NG",
+        "南关社区助餐点",
+        "meal_point",
+        "630121",
+        "桥头镇南关社区",
+        "大通县桥头镇南关街19号",
+        staff_name="鲁成英",
+        seats=15,
+        slots=(LUNCH,),
+        supplied_by="CB-ZYCF",
+    ),
+    # 湟源县: the county town 城关镇
+    CanteenSeed(
+        "HY-MQJ",
+        "明清街社区爱老幸福食堂",
+        "canteen",
+        "630123",
+        "城关镇明清街社区",
+        "湟源县城关镇明清街7号",
+        staff_name="冯志刚",
+        seats=32,
+        slots=(LUNCH, DINNER),
+        closed_weekdays=(SUNDAY,),
+    ),
+    CanteenSeed(
+        "HY-XDJ",
+        "西大街社区助餐点",
+        "meal_point",
+        "630123",
+        "城关镇西大街社区",
+        "湟源县城关镇西大街26号",
+        staff_name="谢春兰",
+        seats=14,
+        slots=(LUNCH,),
+        closed_weekdays=(SUNDAY,),
+        supplied_by="CB-ZYCF",
+    ),
+)
+
+ADMIN_USERNAME = "admin"
+ADMIN_DISPLAY_NAME = "市民政局 管理员"
+
+
+def _accounts() -> tuple[AccountSeed, ...]:
+    # one account per role and scope: the admin, an officer per district, one person per canteen
+    accounts = [AccountSeed(ADMIN_USERNAME, "admin", ADMIN_DISPLAY_NAME, CITY_NAME)]
+    accounts += [
+        AccountSeed(f"officer.{d.slug}", "district_officer", d.officer_name, d.name, district_code=d.code)
+        for d in DISTRICTS
+    ]
+    accounts += [
+        AccountSeed(f"kitchen.{k.code.lower()}", "kitchen_staff", k.staff_name, k.name, canteen_code=k.code)
+        for k in KITCHENS
+    ]
+    accounts += [
+        AccountSeed(f"staff.{c.code.lower()}", "canteen_staff", c.staff_name, c.name, canteen_code=c.code)
+        for c in CANTEENS
+    ]
+    return tuple(accounts)
+
+
+ACCOUNTS: tuple[AccountSeed, ...] = _accounts()

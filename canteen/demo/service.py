@@ -1,0 +1,136 @@
+"""Loading the demo city through the domain services, so the demo obeys the same rules as real data."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from canteen.auth import service as auth_service
+from canteen.auth.models import User
+from canteen.core import scoping
+from canteen.core.errors import Conflict
+from canteen.demo import data
+from canteen.extensions import db
+from canteen.org import service as org_service
+from canteen.org.models import Canteen, Community, District
+
+# the same key in every process, so two loaders started at once take turns (PostgreSQL)
+_LOAD_LOCK_KEY = int.from_bytes(hashlib.sha256(b"canteen:demo-load").digest()[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """One demo account as printed for the person trying the demo out."""
+
+    username: str
+    role: str
+    display_name: str
+    scope_name: str  # the city, a district or a canteen
+
+
+@dataclass
+class DemoCity:
+    """What `load_demo_city` created, by the codes and names used in `canteen.demo.data`.
+
+    Each loading step adds its part, and later steps (residents, menus, meals) look up what
+    earlier ones made here instead of querying again.
+    """
+
+    districts: dict[str, District] = field(default_factory=dict)  # by division code
+    communities: dict[tuple[str, str], Community] = field(default_factory=dict)  # by (division code, name)
+    canteens: dict[str, Canteen] = field(default_factory=dict)  # kitchens too, by canteen code
+    users: dict[str, User] = field(default_factory=dict)  # by username
+
+    @property
+    def logins(self) -> list[DemoLogin]:
+        return [_login(account) for account in data.ACCOUNTS if account.username in self.users]
+
+
+def city_is_empty() -> bool:
+    """Whether no district exists yet — the only state the demo city may be loaded into.
+
+    On PostgreSQL this first takes a transaction-scoped advisory lock, so two loaders started at
+    once (several containers running `flask demo load --if-empty`) take turns and the second one
+    sees the first one's city; on SQLite every write transaction is already exclusive.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOAD_LOCK_KEY)))
+    with scoping.unrestricted():
+        return not db.session.scalar(sa.select(sa.exists().where(District.id.is_not(None))))
+
+
+def load_demo_city(*, password: str) -> DemoCity:
+    """Admin (or the command line) only. Load the demo city 西宁市 into an empty database.
+
+    Creates, through the organisation and account services so every rule applies:
+    - the 7 districts of 西宁市 with their real division codes and 2–4 communities each;
+    - 2 central kitchens (城东区, 城北区; the 城东区 kitchen cooks halal) and 16 canteens and
+      meal points spread over every district, some halal, some closed on Sunday, each meal
+      point supplied by a kitchen, some canteens supplied by a kitchen of a neighbouring district;
+    - one account per role and scope: `admin`, `officer.<district>` for each district,
+      `kitchen.<code>` for each kitchen and `staff.<code>` for each canteen, all with `password`.
+
+    Refused (409 `demo_city_not_empty`) when any district exists. Only flushes: the caller
+    commits. Writes are audit-logged when an actor is set.
+    """
+    scoping.require_role(scoping.ADMIN)
+    if not city_is_empty():
+        raise Conflict(
+            "The database already holds districts; the demo city loads only into an empty one.",
+            code="demo_city_not_empty",
+        )
+    city = DemoCity()
+    _load_organisation(city)
+    _load_accounts(city, password=password)
+    return city
+
+
+def find_demo_logins() -> list[DemoLogin]:
+    """The demo accounts that exist in the database (for reminding who can log in)."""
+    usernames = [account.username for account in data.ACCOUNTS]
+    with scoping.unrestricted():
+        existing = set(db.session.scalars(sa.select(User.username).where(User.username.in_(usernames))))
+    return [_login(account) for account in data.ACCOUNTS if account.username in existing]
+
+
+def _load_organisation(city: DemoCity) -> None:
+    for seed in data.DISTRICTS:
+        district = org_service.create_district(code=seed.code, name=seed.name)
+        city.districts[seed.code] = district
+        for name in seed.communities:
+            city.communities[(seed.code, name)] = org_service.create_community(district_id=district.id, name=name)
+    # kitchens first: canteens name their supplier
+    for seed in (*data.KITCHENS, *data.CANTEENS):
+        community = city.communities[(seed.district_code, seed.community)] if seed.community else None
+        supplier = city.canteens[seed.supplied_by] if seed.supplied_by else None
+        city.canteens[seed.code] = org_service.create_canteen(
+            code=seed.code,
+            name=seed.name,
+            kind=seed.kind,
+            district_id=city.districts[seed.district_code].id,
+            community_id=community.id if community else None,
+            supplied_by_id=supplier.id if supplier else None,
+            address=seed.address,
+            halal=seed.halal,
+            seats=seed.seats,
+            opening_hours=seed.opening_hours,
+            closed_weekdays=list(seed.closed_weekdays),
+        )
+
+
+def _load_accounts(city: DemoCity, *, password: str) -> None:
+    for account in data.ACCOUNTS:
+        city.users[account.username] = auth_service.create_user(
+            username=account.username,
+            role=account.role,
+            password=password,
+            display_name=account.display_name,
+            district_id=city.districts[account.district_code].id if account.district_code else None,
+            canteen_id=city.canteens[account.canteen_code].id if account.canteen_code else None,
+        )
+
+
+def _login(account: data.AccountSeed) -> DemoLogin:
+    return DemoLogin(account.username, account.role, account.display_name, account.scope_name)
