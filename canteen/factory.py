@@ -22,6 +22,7 @@ from canteen.core.privacy import install_log_filter
 API_BLUEPRINTS = (
     "canteen.auth.api",
     "canteen.org.api",
+    "canteen.residents.api",
 )
 PAGE_BLUEPRINTS = (
     "canteen.auth.views",
@@ -115,7 +116,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     from canteen.auth.views import identify_caller
+    from canteen.core.privacy import refuse_id_numbers_in_urls
 
+    app.before_request(refuse_id_numbers_in_urls)
     app.before_request(identify_caller)
 
     @app.teardown_request

@@ -86,3 +86,25 @@ def canteen_staff(canteen: Canteen, **kwargs) -> User:
 
 def kitchen_staff(kitchen: Canteen, **kwargs) -> User:
     return UserFactory(role="kitchen_staff", canteen_id=kitchen.id, **kwargs)
+
+
+_resident_numbers = iter(range(1, 10**7))
+
+
+def resident(district: District, *, birth=None, sex: str = "male", name: str = "张三", **kwargs):
+    """A registered resident (through the service, so every registry rule applies)."""
+    from datetime import date, timedelta
+
+    from canteen.core import scoping
+    from canteen.residents import id_numbers
+    from canteen.residents import service as resident_service
+
+    n = next(_resident_numbers)
+    birth = birth or date(1940, 1, 1) + timedelta(days=n % 5000)
+    sequence = (n % 499) * 2 + (1 if sex == "male" else 2)
+    number = id_numbers.make_number(district.code if district.code.startswith("63") else "630102", birth, sequence)
+    kwargs.setdefault("id_doc_type", "resident_id_card")
+    with scoping.unrestricted():
+        created = resident_service.register_resident(name=name, id_number=number, district_id=district.id, **kwargs)
+    db.session.commit()
+    return created

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from canteen.core import scoping
 from canteen.core.crypto import EncryptedString
 from canteen.core.db import Base, utcnow
-from canteen.core.privacy import mask_id_number
+from canteen.core.privacy import mask_personal
 
 GENESIS_HASH = "0" * 64
 
@@ -45,7 +45,7 @@ class AuditEntry(Base):
     actor_user_id: Mapped[int | None]
     actor_name: Mapped[str] = mapped_column(sa.String(80))
     operation: Mapped[str] = mapped_column(sa.String(120))
-    action: Mapped[str] = mapped_column(sa.String(10))  # insert | update | delete
+    action: Mapped[str] = mapped_column(sa.String(10))  # insert | update | delete | reveal
     entity: Mapped[str] = mapped_column(sa.String(60))
     entity_id: Mapped[int | None]
     before: Mapped[dict[str, Any] | None]
@@ -151,7 +151,7 @@ def _snapshot(obj: Base, *, old: bool) -> dict[str, Any]:
             value = history.added[0] if history.added else (history.unchanged or [None])[0]
         column = column_attr.columns[0]
         if isinstance(column.type, EncryptedString) and value is not None:
-            value = mask_id_number(value)
+            value = mask_personal(value)
         values[key] = _jsonable(value)
     return values
 
@@ -209,6 +209,41 @@ def _record_writes(session: Session, flush_context) -> None:
             )
     if pending:
         _append(session.connection(), pending)
+
+
+def record_event(
+    *,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    district_id: int | None = None,
+    canteen_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Log a read that must leave a trace (revealing a full ID number) in the caller's chain.
+
+    Written in the current transaction, so it is kept only if the request succeeds.
+    """
+    from canteen.extensions import db
+
+    actor = current_actor()
+    if actor is None:
+        actor = Actor(None, "system", "direct call")
+    entry = {
+        "chain": chain_for(district_id, canteen_id),
+        "occurred_at": utcnow(),
+        "actor_user_id": actor.user_id,
+        "actor_name": actor.name,
+        "operation": actor.operation,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "before": None,
+        "after": _jsonable(details) if details else None,
+        "district_id": district_id,
+        "canteen_id": canteen_id,
+    }
+    _append(db.session.connection(), [entry])
 
 
 def _append(connection: sa.Connection, entries: list[dict[str, Any]]) -> None:

@@ -5,18 +5,25 @@ from __future__ import annotations
 import logging
 import re
 
+from flask import request
+
+from canteen.core.errors import CanteenError
+
 # 18-character resident ID numbers (last may be X) and mainland mobile numbers
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
 def mask_id_number(value: str | None) -> str | None:
-    """Keep the region (first 4) and the last 4 characters: 6301**********001X."""
+    """Keep the region code (first 6) and the last 4 characters: 630102********001X.
+    Shorter numbers (passports) keep their first and last 2."""
     if not value:
         return value
-    if len(value) <= 8:
-        return value[0] + "*" * (len(value) - 2) + value[-1] if len(value) > 2 else "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+    if len(value) >= 15:
+        return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    if len(value) <= 4:
+        return "*" * len(value)
+    return value[:2] + "*" * (len(value) - 4) + value[-2:]
 
 
 def mask_phone(value: str | None) -> str | None:
@@ -28,9 +35,20 @@ def mask_phone(value: str | None) -> str | None:
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
+def mask_personal(value: str | None) -> str | None:
+    """Mask a value of an encrypted column whose kind is not known here (audit snapshots)."""
+    if not value:
+        return value
+    if re.fullmatch(r"1[3-9]\d{9}", value):
+        return mask_phone(value)
+    if re.fullmatch(r"[0-9A-Za-z]{5,20}", value):
+        return mask_id_number(value)
+    return mask_text(value) if any(ch.isdigit() for ch in value) else value[:1] + "***"
+
+
 def mask_text(text: str) -> str:
     """Mask every ID number and mobile number found in free text."""
-    text = _ID_NUMBER.sub(lambda m: m.group(1)[:4] + "*" * 10 + m.group(2), text)
+    text = _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
     return _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 
 
@@ -77,3 +95,21 @@ def install_log_filter() -> None:
 
 def log_filter_installed() -> bool:
     return _installed
+
+
+class IdNumberInUrl(CanteenError):
+    status = 400
+    code = "id_number_in_url"
+    message = "A full ID number must not be sent in a URL; use POST /api/v1/residents/lookup."
+
+
+# 18-character numbers and the old 15-digit ones
+_ID_IN_URL = re.compile(r"(?<![0-9A-Za-z])(\d{17}[0-9Xx]|\d{15})(?![0-9A-Za-z])")
+
+
+def refuse_id_numbers_in_urls() -> None:
+    """Before every request: an ID number in the path or query string would land in access logs
+    and browser histories, so the request is refused before anything runs."""
+    raw = request.full_path
+    if _ID_IN_URL.search(raw):
+        raise IdNumberInUrl()

@@ -1,0 +1,1 @@
+"""Residents: the elderly registry — identity, status, eligibility categories, diet, meal cards."""
