@@ -15,8 +15,7 @@ $(STAMP): requirements.lock
 	touch $(STAMP)
 
 translations: $(STAMP)
-	@$(BIN)/pybabel compile --use-fuzzy -d canteen/translations -D messages >/dev/null 2>&1 || \
-	 $(BIN)/pybabel compile -d canteen/translations -D messages
+	$(BIN)/pybabel compile --statistics -d canteen/translations -D messages
 
 ## make run: migrate the SQLite database, load the demo city if empty, serve on 127.0.0.1:5000
 run: $(STAMP) translations
