@@ -122,9 +122,10 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(identify_caller)
 
     @app.teardown_request
-    def forget_caller(exc):
-        # the app context can outlive the request (tests, CLI): the caller must not
-        for name in ("user", "api_token", "_canteen_scope", "_audit_actor"):
+    def forget_request_state(exc):
+        # the app context can outlive the request (tests, CLI): nothing of this request's caller,
+        # language or CSRF token may leak into the next one
+        for name in list(g):
             g.pop(name, None)
 
     @app.after_request
@@ -163,8 +164,9 @@ def register_commands(app: Flask) -> None:
     from canteen.auth.cli import users_cli
     from canteen.core.audit_log import audit_cli
     from canteen.demo.cli import demo_cli
+    from canteen.residents.cli import residents_cli
 
-    for group in (users_cli, audit_cli, demo_cli):
+    for group in (users_cli, audit_cli, demo_cli, residents_cli):
         app.cli.add_command(group)
 
 

@@ -81,6 +81,10 @@ def make_app(database_url: str, **overrides):
 def app(new_database):
     import flask_migrate
 
+    from tests.pages import compile_catalogues
+
+    compile_catalogues()  # what `make translations` does, so a plain pytest run has them too
+
     application = make_app(new_database("main"))
     with application.app_context():
         flask_migrate.upgrade()

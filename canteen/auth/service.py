@@ -363,14 +363,15 @@ def change_own_password(user: User, *, current_password: str, new_password: str)
 
 
 def _assign_scope(user: User, *, role: str, district_id: int | None, canteen_id: int | None) -> None:
+    # everything is looked up before the user is touched: a look-up autoflushes, and a half-changed
+    # user (role without its district) would hit the role_matches_scope constraint
     if role not in scoping.ROLES:
         raise field_error("role", f"One of {', '.join(scoping.ROLES)}.")
-    user.role = role
-    user.district_id = user.canteen_id = None
+    new_district_id = new_canteen_id = None
     if role == scoping.DISTRICT_OFFICER:
         if district_id is None:
             raise field_error("district_id", "A district officer needs a district.", code="scope_required")
-        user.district_id = org_service.get_district(district_id).id
+        new_district_id = org_service.get_district(district_id).id
     elif role in (scoping.CANTEEN_STAFF, scoping.KITCHEN_STAFF):
         if canteen_id is None:
             raise field_error("canteen_id", "Staff need a canteen or kitchen.", code="scope_required")
@@ -379,9 +380,10 @@ def _assign_scope(user: User, *, role: str, district_id: int | None, canteen_id:
         if (role == scoping.KITCHEN_STAFF) != is_kitchen:
             wanted = "a central kitchen" if role == scoping.KITCHEN_STAFF else "a canteen or meal point"
             raise field_error("canteen_id", f"This role works at {wanted}.", code="scope_mismatch")
-        user.canteen_id = canteen.id
+        new_canteen_id = canteen.id
     elif district_id is not None or canteen_id is not None:
         raise field_error("role", "An admin works for the whole city, without district or canteen.")
+    user.role, user.district_id, user.canteen_id = role, new_district_id, new_canteen_id
 
 
 def get_user_by_username(username: str) -> User:

@@ -144,6 +144,23 @@ def get_canteen(canteen_id: int) -> Canteen:
     return scoping.get_scoped(Canteen, canteen_id)
 
 
+def list_kitchens() -> list[Canteen]:
+    """Every active central kitchen of the city, for choosing a canteen's supplier.
+
+    Kitchens are public facilities and one may supply canteens across district lines, so an
+    officer may name any of them (see `create_canteen`); only admin and officers choose suppliers.
+    """
+    scoping.require_role(scoping.DISTRICT_OFFICER)
+    with scoping.unrestricted():
+        return list(
+            db.session.scalars(
+                sa.select(Canteen)
+                .where(Canteen.kind == CanteenKind.CENTRAL_KITCHEN, Canteen.active.is_(True))
+                .order_by(Canteen.code)
+            )
+        )
+
+
 def find_canteen_by_code(code: str) -> Canteen | None:
     """The canteen with this short code, if the caller can see it."""
     return db.session.scalars(sa.select(Canteen).where(Canteen.code == code)).one_or_none()

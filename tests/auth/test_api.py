@@ -154,3 +154,16 @@ def test_unlock_clears_lock(api, client):
     assert locked.status_code == 429 and locked.get_json()["code"] in ("account_locked", "login_throttled")
     assert api(boss).post(f"/api/v1/users/{clerk.id}/unlock").status_code == 200
     assert client.post("/api/v1/auth/token", json={"username": clerk.username, "password": PASSWORD}).status_code == 201
+
+
+def test_admin_moves_users_between_scopes(api):
+    first, second = DistrictFactory(), DistrictFactory()
+    clerk = officer(first)
+    caller = api(admin())
+    moved = caller.patch(f"/api/v1/users/{clerk.id}", json={"district_id": second.id})
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["district_id"] == second.id
+    canteen = CanteenFactory(district=second)
+    to_staff = caller.patch(f"/api/v1/users/{clerk.id}", json={"role": "canteen_staff", "canteen_id": canteen.id})
+    assert to_staff.status_code == 200, to_staff.get_json()
+    assert to_staff.get_json()["district_id"] is None and to_staff.get_json()["canteen_id"] == canteen.id

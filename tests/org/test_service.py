@@ -102,3 +102,13 @@ def test_district_rename_keeps_code(as_user):
     with pytest.raises(Conflict):
         org_service.create_district(code="630177", name="别的区")
     assert scoping.current_scope().is_system
+
+
+def test_officers_choose_suppliers_among_every_kitchen(as_user):
+    district, other = DistrictFactory(), DistrictFactory()
+    near, far = KitchenFactory(district=district), KitchenFactory(district=other)
+    KitchenFactory(district=other, active=False)
+    with as_user(officer(district)):
+        assert {k.id for k in org_service.list_kitchens()} == {near.id, far.id}
+    with as_user(canteen_staff(CanteenFactory(district=district))), pytest.raises(Forbidden):
+        org_service.list_kitchens()

@@ -1,0 +1,260 @@
+"""Helpers shared by the server-rendered pages: labels in the user's language, the language
+switch, and turning form input and service errors into messages next to the fields."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import marshmallow as ma
+from flask import g, request, url_for
+from flask_babel import get_locale, gettext
+
+from canteen.core.errors import CanteenError
+
+T = TypeVar("T")
+
+# errors a person can fix in the form; 403 and 404 are not theirs to fix and render the error page
+FORM_ERROR_STATUSES = frozenset({400, 409, 422})
+FORM = "_form"  # errors key for messages that belong to the whole form, not one field
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated with gettext when it is shown."""
+    return message
+
+
+ROLE_LABELS = {
+    "admin": N_("Administrator"),
+    "district_officer": N_("District officer"),
+    "canteen_staff": N_("Canteen staff"),
+    "kitchen_staff": N_("Kitchen staff"),
+}
+KIND_LABELS = {
+    "canteen": N_("Community canteen"),
+    "meal_point": N_("Meal point"),
+    "central_kitchen": N_("Central kitchen"),
+}
+SLOT_LABELS = {"breakfast": N_("Breakfast"), "lunch": N_("Lunch"), "dinner": N_("Dinner")}
+WEEKDAY_LABELS = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
+LANGUAGE_NAMES = {"zh_Hans_CN": "中文", "en": "English"}  # each in its own language, as switches are
+
+# Fixed English messages of the services and API schemas. Listed here so the catalogue carries a
+# translation; messages with values in them (a code, a name) are shown as the service wrote them.
+KNOWN_MESSAGES = (
+    N_("Some fields are invalid."),
+    N_("This conflicts with existing data."),
+    N_("The request cannot be processed."),
+    N_("Your role may not do this."),
+    N_("Not found."),
+    N_("Missing data for required field."),
+    N_("Field may not be null."),
+    N_("Not a valid integer."),
+    N_("Not a valid date."),
+    N_("Unknown field."),
+    N_("Must be one of: admin, district_officer, canteen_staff, kitchen_staff."),
+    N_("Must be one of: central_kitchen, canteen, meal_point."),
+    N_("Shorter than minimum length 1."),
+    N_("A division code is 6 digits, e.g. 630102."),
+    N_("2–20 letters, digits or '-'."),
+    N_("3–60 lower-case letters, digits, '.', '_' or '-'."),
+    N_("Digits, spaces, '+' or '-'."),
+    N_("Each weekday once."),
+    N_("A central kitchen is not supplied by another kitchen."),
+    N_("Only a central kitchen can supply canteens."),
+    N_("The community is in another district."),
+    N_("This kitchen still supplies canteens."),
+    N_("A district officer needs a district."),
+    N_("Staff need a canteen or kitchen."),
+    N_("This role works at a central kitchen."),
+    N_("This role works at a canteen or meal point."),
+    N_("An admin works for the whole city, without district or canteen."),
+    N_("One of admin, district_officer, canteen_staff, kitchen_staff."),
+    N_("At least 10 characters."),
+    N_("Too simple."),
+    N_("Taken."),
+    N_("Wrong password."),
+)
+
+
+def translate_known(message: Any) -> str:
+    """The message in the user's language if the catalogue knows it, else as given."""
+    text = str(message)
+    # gettext("") answers the catalogue's header, never what a caller wants
+    return gettext(text) if text else text
+
+
+def role_label(role: str | None) -> str:
+    return gettext(ROLE_LABELS[role]) if role in ROLE_LABELS else (role or "")
+
+
+def kind_label(kind: Any) -> str:
+    value = getattr(kind, "value", kind)
+    return gettext(KIND_LABELS[value]) if value in KIND_LABELS else str(value or "")
+
+
+def slot_label(slot: str) -> str:
+    return gettext(SLOT_LABELS[slot]) if slot in SLOT_LABELS else slot
+
+
+def weekday_label(weekday: int) -> str:
+    return gettext(WEEKDAY_LABELS[weekday]) if 0 <= weekday < len(WEEKDAY_LABELS) else str(weekday)
+
+
+def lang_url(code: str) -> str:
+    """This page again in language `code` (canteen.i18n remembers the choice in the session)."""
+    rule = request.url_rule
+    if rule is None or "GET" not in (rule.methods or ()):
+        # a page answering a POST (a token just created) cannot be fetched again: go home
+        return url_for("auth.home", lang=code)
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return f"{request.path}?{urlencode(args, doseq=True)}"
+
+
+def page_url(page: int) -> str:
+    """This list page again, with its filters, at page `page`."""
+    args = request.args.to_dict(flat=False)
+    args["page"] = [str(page)]
+    return f"{request.path}?{urlencode(args, doseq=True)}"
+
+
+def template_helpers() -> dict[str, Any]:
+    """Names every template may use (registered app-wide by the auth pages)."""
+    locale = str(get_locale() or "")
+    return {
+        "me": g.get("user"),
+        "html_lang": "en" if locale == "en" else "zh-CN",
+        "current_language": locale,
+        "language_names": LANGUAGE_NAMES,
+        "lang_url": lang_url,
+        "page_url": page_url,
+        "role_label": role_label,
+        "kind_label": kind_label,
+        "slot_label": slot_label,
+        "weekday_label": weekday_label,
+        "translate_known": translate_known,
+    }
+
+
+# --- forms -----------------------------------------------------------------------------------
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+class FormInput:
+    """Reads request.form into the shapes the API schemas take, collecting what cannot be read."""
+
+    def __init__(self, form: Mapping[str, Any]) -> None:
+        self.form = form
+        self.errors: dict[str, list[str]] = {}
+
+    def add_error(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def text(self, name: str) -> str:
+        return (self.form.get(name) or "").strip()
+
+    def flag(self, name: str) -> bool:
+        return self.form.get(name) not in (None, "", "0", "false", "off")
+
+    def integer(self, name: str) -> int | None:
+        raw = self.text(name)
+        if not raw:
+            return None
+        if not _ASCII_DIGITS.fullmatch(raw):
+            self.add_error(name, gettext("Enter a whole number."))
+            return None
+        return int(raw)
+
+    def integers(self, name: str) -> list[int]:
+        values = []
+        for raw in self.form.getlist(name):
+            if _ASCII_DIGITS.fullmatch(raw.strip()):
+                values.append(int(raw))
+            else:
+                self.add_error(name, gettext("Enter a whole number."))
+        return values
+
+
+def submit_form(
+    schema: ma.Schema,
+    data: dict[str, Any],
+    action: Callable[[dict[str, Any]], T],
+    *,
+    form_input: FormInput | None = None,
+    field_names: Mapping[str, str] | None = None,
+) -> tuple[T | None, dict[str, list[str]]]:
+    """Validate `data` with the API's input schema, then run the service call `action`.
+
+    Returns (result, {}) on success, or (None, errors by form field) when the person can fix
+    the input; then nothing is written. Forbidden and not-found errors propagate to the error
+    page, as in the API.
+    """
+    from canteen.extensions import db
+
+    parse_errors = form_input.errors if form_input is not None else {}
+    try:
+        loaded = schema.load(data)
+    except ma.ValidationError as error:
+        return None, _rename({**_flatten_schema_errors(error.messages), **parse_errors}, field_names)
+    if parse_errors:
+        return None, _rename(dict(parse_errors), field_names)
+    try:
+        return action(loaded), {}
+    except CanteenError as error:
+        if error.status not in FORM_ERROR_STATUSES:
+            raise
+        # the service may have changed rows before refusing; re-rendering the form queries the
+        # database, and autoflush would otherwise write (or trip over) those half-made changes
+        db.session.rollback()
+        return None, _rename(errors_of(error), field_names)
+
+
+def errors_of(error: CanteenError) -> dict[str, list[str]]:
+    """A service error as form messages: field messages by field, else the message for the form."""
+    errors = {field: [translate_known(m) for m in messages] for field, messages in error.errors.items()}
+    if not errors:
+        errors[FORM] = [translate_known(error.message)]
+    return errors
+
+
+def _flatten_schema_errors(messages: Any) -> dict[str, list[str]]:
+    if not isinstance(messages, dict):
+        return {FORM: _flatten(messages)}
+    errors: dict[str, list[str]] = {}
+    for field, value in messages.items():
+        errors[FORM if field == "_schema" else str(field)] = _flatten(value)
+    return errors
+
+
+def _flatten(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [translate_known(value)]
+    if isinstance(value, dict):
+        # nested fields (a list's items, a dict's keys): keep the position in the message
+        flat: list[str] = []
+        for key, inner in value.items():
+            flat.extend(f"{key}: {m}" if key not in ("key", "value") else m for m in _flatten(inner))
+        return flat
+    if isinstance(value, list | tuple):
+        return [m for item in value for m in _flatten(item)]
+    return [str(value)]
+
+
+def _rename(errors: dict[str, list[str]], field_names: Mapping[str, str] | None) -> dict[str, list[str]]:
+    if not field_names:
+        return errors
+    renamed: dict[str, list[str]] = {}
+    for field, messages in errors.items():
+        renamed.setdefault(field_names.get(field, field), []).extend(messages)
+    return renamed
