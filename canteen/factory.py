@@ -92,7 +92,7 @@ def _fill_development_secrets(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from canteen.core.api import login_required_for_docs, register_api_docs_assets
+    from canteen.core.api import register_api_docs_assets
     from canteen.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from canteen.i18n import select_locale
 
@@ -111,15 +111,17 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     babel.init_app(app, locale_selector=select_locale)
     register_api_docs_assets(app)
-    login_required_for_docs(app)
 
 
 def register_request_hooks(app: Flask) -> None:
     from canteen.auth.views import identify_caller
     from canteen.core.privacy import refuse_id_numbers_in_urls
 
+    from canteen.core.api import login_required_for_docs
+
     app.before_request(refuse_id_numbers_in_urls)
     app.before_request(identify_caller)
+    login_required_for_docs(app)  # after identify_caller: it needs to know who is asking
 
     @app.teardown_request
     def forget_request_state(exc):

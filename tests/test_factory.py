@@ -54,3 +54,18 @@ def test_environment_overrides_settings(monkeypatch):
     settings = config.load("testing")
     assert settings["LOGIN_MAX_FAILURES"] == 7
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db/canteen"
+
+
+def test_api_docs_behind_login_when_configured(app):
+    from tests.conftest import make_app
+    from tests.factories import PASSWORD, admin
+
+    guarded = make_app(app.config["DATABASE_URL"], API_DOCS_REQUIRE_LOGIN=True)
+    user = admin()
+    client = guarded.test_client()
+    for path in ("/api/docs", "/api/openapi.json"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert client.post("/login", data={"username": user.username, "password": PASSWORD}).status_code == 302
+    assert client.get("/api/docs").status_code == 200
+    assert client.get("/api/openapi.json").get_json()["info"]["title"] == "canteen"
