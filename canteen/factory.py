@@ -115,9 +115,8 @@ def register_extensions(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     from canteen.auth.views import identify_caller
-    from canteen.core.privacy import refuse_id_numbers_in_urls
-
     from canteen.core.api import login_required_for_docs
+    from canteen.core.privacy import refuse_id_numbers_in_urls
 
     app.before_request(refuse_id_numbers_in_urls)
     app.before_request(identify_caller)

@@ -7,6 +7,7 @@ fails when one is missing.
 
 from __future__ import annotations
 
+import io
 import itertools
 from dataclasses import dataclass
 from datetime import date
@@ -106,6 +107,36 @@ def _resident_body(district_attr: str):
         n = next(_unique)
         number = make_number("630102", date(1950, 1, 1), n % 999)
         return {"name": "新居民", "id_number": number, "district_id": getattr(c, district_attr).id}
+
+    return body
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart body carrying one file in the field `file` (the spreadsheet endpoints)."""
+
+    content: bytes
+    filename: str
+
+
+def _import_upload(district_attr: str):
+    def body(c: City) -> Upload:
+        from canteen.residents.id_numbers import make_number
+        from tests.residents.workbooks import workbook
+
+        number = make_number("630102", date(1951, 2, 3), next(_unique) % 999)
+        code = getattr(c, district_attr).code
+        return Upload(workbook([{"name": "导入居民", "id_number": number, "district_code": code}]), "import.xlsx")
+
+    return body
+
+
+def _feed_upload(resident_attr: str):
+    def body(c: City) -> Upload:
+        from tests.residents.workbooks import feed_csv
+
+        number = getattr(c, resident_attr).id_number
+        return Upload(feed_csv([{"id_number": number, "event": "低保认定", "effective_on": "2026-02-01"}]), "feed.csv")
 
     return body
 
@@ -242,6 +273,19 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ("POST", "/api/v1/residents/{c.resident_a.id}/card", lambda c: {"card_no": f"NEW-{next(_unique)}"}, CREATE_A),
     ("POST", "/api/v1/residents/{c.resident_b.id}/card", lambda c: {"card_no": f"NEW-{next(_unique)}"}, CREATE_B),
     ("POST", "/api/v1/residents/{c.resident_a.id}/card/block", lambda c: {"reason": "遗失"}, WRITE_A),
+    # spreadsheets are officers' tools; a row of another district is that row's error (422), see test_imports
+    ("GET", "/api/v1/residents/import-template.xlsx", None, WRITE_A),
+    ("POST", "/api/v1/residents/import", _import_upload("a"), CREATE_A),
+    (
+        "POST",
+        "/api/v1/residents/import",
+        _import_upload("b"),
+        {"admin": 201, "officer": 422, "staff": 403, "kitchen": 403},
+    ),
+    ("GET", "/api/v1/residents/export.xlsx", None, WRITE_A),
+    ("POST", "/api/v1/residents/civil-affairs-feed", _feed_upload("resident_a"), WRITE_A),
+    # another district's resident is a conflicting row of the answer, not a 404, see test_imports
+    ("POST", "/api/v1/residents/civil-affairs-feed", _feed_upload("resident_b"), WRITE_A),
 ]
 # Endpoints exercised by their own tests rather than the matrix, with the reason.
 COVERED_ELSEWHERE = {
@@ -256,7 +300,12 @@ COVERED_ELSEWHERE = {
 def test_role_endpoint_matrix(api, city, role, method, path, body, expected):
     url = path.format(c=city)
     payload = body(city) if body else None
-    response = getattr(api(city.users[role]), method.lower())(url, json=payload)
+    call = getattr(api(city.users[role]), method.lower())
+    if isinstance(payload, Upload):
+        files = {"file": (io.BytesIO(payload.content), payload.filename)}
+        response = call(url, data=files, content_type="multipart/form-data")
+    else:
+        response = call(url, json=payload)
     want = 401 if role == "anonymous" else expected[role]
     assert response.status_code == want, (role, method, url, response.get_json())
     if want >= 400:

@@ -3,11 +3,17 @@ the masked full record; only `/reveal` returns a full ID number."""
 
 from __future__ import annotations
 
-from flask import jsonify
+import io
+from typing import IO
+from urllib.parse import quote
+
+from flask import Response, jsonify
 from flask.views import MethodView
+from werkzeug.wsgi import FileWrapper
 
 from canteen.core import clock, scoping
 from canteen.core.api import Blueprint
+from canteen.residents import imports as resident_imports
 from canteen.residents import schemas
 from canteen.residents import service as resident_service
 
@@ -148,3 +154,74 @@ class CardBlock(MethodView):
     def post(self, data, resident_id):
         """Block the active meal card: it finds nobody from now on (officers, admin)"""
         return resident_service.block_card(resident_id, **data)
+
+
+# --- spreadsheets ------------------------------------------------------------------------------
+class _TemporaryDownload(FileWrapper):
+    """A temporary file streamed as the answer and closed when the server is done with it — or
+    when the answer is dropped unread (a test client never closes its answers)."""
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _xlsx(file: IO[bytes], name: str, ascii_name: str) -> Response:
+    size = file.seek(0, io.SEEK_END)
+    file.seek(0)
+    response = Response(_TemporaryDownload(file), mimetype=resident_imports.XLSX_MIMETYPE, direct_passthrough=True)
+    response.content_length = size
+    response.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    return response
+
+
+@blp.route("/import-template.xlsx")
+class ImportTemplate(MethodView):
+    @blp.response(200, content_type=resident_imports.XLSX_MIMETYPE, description="The Excel template (.xlsx)")
+    def get(self):
+        """Download the import template, with a sheet explaining every column (officers, admin)"""
+        return _xlsx(
+            io.BytesIO(resident_imports.build_import_template()), "居民导入模板.xlsx", "resident-import-template.xlsx"
+        )
+
+
+@blp.route("/import")
+class Import(MethodView):
+    @blp.arguments(schemas.ImportArgsSchema, location="query")
+    @blp.arguments(schemas.SpreadsheetUploadSchema, location="files")
+    @blp.response(201, schemas.ImportResultSchema)
+    @blp.alt_response(422, schema=schemas.ImportRejectedSchema, description="Some rows are bad: nothing written")
+    def post(self, args, files):
+        """Import residents from an Excel workbook: every row or none (officers: own district; admin)
+
+        Any bad row rejects the whole file (422 `import_rejected`) with each bad row and column and
+        a reason in Chinese and English.
+        """
+        sheet = resident_imports.read_resident_workbook(files["file"].stream)
+        return resident_imports.import_residents(sheet, default_district_id=args.get("district_id"))
+
+
+@blp.route("/export.xlsx")
+class Export(MethodView):
+    @blp.arguments(schemas.ResidentQueryArgsSchema, location="query")
+    @blp.response(200, content_type=resident_imports.XLSX_MIMETYPE, description="The registry as .xlsx, masked")
+    def get(self, args):
+        """Export the registry to Excel with ID numbers and phones masked (officers, admin)"""
+        return _xlsx(
+            resident_imports.export_residents(**args),
+            f"居民名册-{clock.today():%Y%m%d}.xlsx",
+            f"residents-{clock.today():%Y%m%d}.xlsx",
+        )
+
+
+@blp.route("/civil-affairs-feed")
+class CivilAffairsFeed(MethodView):
+    @blp.arguments(schemas.SpreadsheetUploadSchema, location="files")
+    @blp.response(200, schemas.FeedResultSchema)
+    def post(self, files):
+        """Apply a civil-affairs list of deaths, moves out, 低保/特困 grants and revocations (officers, admin)
+
+        Rows are matched by ID number; matched rows are applied with their effective dates, unmatched
+        and conflicting rows are listed and left alone.
+        """
+        upload = files["file"]
+        return resident_imports.apply_civil_affairs_feed(upload.stream, source_name=upload.filename or "")

@@ -3,6 +3,7 @@ number or phone except the reveal; canteen staff get the counter summary only.""
 
 from __future__ import annotations
 
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from canteen.core import clock
@@ -208,3 +209,92 @@ class CardSchema(BaseSchema):
     issued_on = fields.Date()
     blocked_at = fields.DateTime(allow_none=True)
     block_reason = fields.String(allow_none=True)
+
+
+# --- spreadsheets: import, export, civil-affairs feed ------------------------------------------
+class SpreadsheetUploadSchema(BaseSchema):
+    file = Upload(required=True, metadata={"description": "The workbook (multipart field `file`)."})
+
+
+class ImportArgsSchema(BaseSchema):
+    district_id = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "District for rows with a blank 区划代码 (officers: their own by default)."},
+    )
+
+
+class ImportResultSchema(BaseSchema):
+    created = fields.Integer()
+    resident_ids = fields.List(fields.Integer())
+
+
+class ImportProblemSchema(BaseSchema):
+    row = fields.Integer(metadata={"description": "Row number as Excel shows it."})
+    field = fields.String(metadata={"description": "Column key (the English line of the template's header)."})
+    column = fields.String(metadata={"description": "Column title in Chinese."})
+    code = fields.String()
+    message_zh = fields.String()
+    message_en = fields.String()
+
+
+class ImportRejectedSchema(BaseSchema):
+    code = fields.String(metadata={"example": "import_rejected"})
+    message = fields.String()
+    message_zh = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    bad_rows = fields.Integer()
+    truncated = fields.Boolean(metadata={"description": "More problems than listed (at most 1,000 are)."})
+    rows = fields.List(fields.Nested(ImportProblemSchema))
+
+
+class FeedChangeSchema(BaseSchema):
+    kind = fields.String(metadata={"description": "status | category_granted | category_ended"})
+    status = fields.String()
+    category = fields.String()
+    effective_on = fields.Date()
+    valid_from = fields.Date()
+    valid_to = fields.Date()
+    record_id = fields.Integer(metadata={"description": "The status change or category record written."})
+
+
+class FeedMatchedSchema(BaseSchema):
+    row = fields.Integer()
+    resident_id = fields.Integer()
+    name = fields.String()
+    event = fields.String()
+    effective_on = fields.Date()
+    applied = fields.Nested(FeedChangeSchema)
+    meals_after_effective_date = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Meals already recorded on or after the effective date, for the audit. Always empty "
+            "until meals exist in the code base (canteen/meals fills it)."
+        },
+    )
+
+
+class FeedUnmatchedSchema(BaseSchema):
+    row = fields.Integer()
+    id_number_masked = fields.String(allow_none=True)
+    event = fields.String(allow_none=True)
+    effective_on = fields.Date(allow_none=True)
+
+
+class FeedConflictSchema(FeedUnmatchedSchema):
+    resident_id = fields.Integer(metadata={"description": "Only for residents in the caller's scope."})
+    name = fields.String()
+    reason = fields.String(
+        metadata={
+            "description": "invalid_row, out_of_scope, already_recorded, already_deceased, already_moved_out, "
+            "later_status_recorded, impossible_date, category_overlap, no_open_category, or a registry error code"
+        }
+    )
+    message_zh = fields.String()
+    message_en = fields.String()
+
+
+class FeedResultSchema(BaseSchema):
+    rows = fields.Integer()
+    matched = fields.List(fields.Nested(FeedMatchedSchema))
+    unmatched = fields.List(fields.Nested(FeedUnmatchedSchema))
+    conflicting = fields.List(fields.Nested(FeedConflictSchema))

@@ -75,7 +75,9 @@ def _index_columns(doc_type: str, number: str) -> dict[str, str]:
     }
 
 
-def _find_by_id_number(number: str, *, options=()) -> Resident | None:
+def find_resident_by_id_number(number: str, *, options=()) -> Resident | None:
+    """The resident with this full ID number (any document type), through the blind index and
+    the caller's scope; None if there is none."""
     number = id_numbers.normalise(number)
     hashes = [crypto.blind_index(f"{t}:{number}", "resident.id_number") for t in id_numbers.DOC_TYPES]
     return db.session.scalars(sa.select(Resident).where(Resident.id_number_index.in_(hashes)).options(*options)).first()
@@ -118,7 +120,7 @@ def register_resident(
             "id_number", f"The resident must be {MIN_AGE} or older on the registration date.", code="resident_too_young"
         )
     with scoping.unrestricted():
-        existing = _find_by_id_number(identity.number)
+        existing = find_resident_by_id_number(identity.number)
     if existing is not None:
         raise Conflict(
             "A resident with this ID number is already registered.",
@@ -343,7 +345,7 @@ def lookup_resident(*, id_number: str | None = None, card_no: str | None = None)
     loaded = (selectinload(Resident.categories), selectinload(Resident.cards), selectinload(Resident.status_changes))
     with scoping.acting_as(scoping.SYSTEM if city_wide else scope):
         if id_number is not None:
-            resident = _find_by_id_number(id_number, options=loaded)
+            resident = find_resident_by_id_number(id_number, options=loaded)
         else:
             resident = db.session.scalars(
                 sa.select(Resident)
