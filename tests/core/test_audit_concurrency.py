@@ -23,7 +23,7 @@ def _writer(url: str, canteen_id: int, offset: int) -> None:
         set_actor(Actor(None, f"writer-{offset}", "concurrency test"))
         for n in range(WRITES):
             with transaction():
-                org_service.update_canteen(canteen_id, seats=offset * 1000 + n)
+                org_service.update_canteen(canteen_id, seats=offset * 1000 + n + 1)  # never the initial 0
 
 
 def test_parallel_writers_keep_one_unbroken_chain(new_database):
@@ -58,11 +58,13 @@ def test_parallel_writers_keep_one_unbroken_chain(new_database):
 
         from canteen.core.audit_log import AuditEntry
 
-        seqs = db.session.scalars(
-            sa.select(AuditEntry.seq).where(AuditEntry.chain == f"canteen:{canteen_id}").order_by(AuditEntry.seq)
-        ).all()
+        try:
+            seqs = db.session.scalars(
+                sa.select(AuditEntry.seq).where(AuditEntry.chain == f"canteen:{canteen_id}").order_by(AuditEntry.seq)
+            ).all()
+            checked, breaks = verify_chains(db.session)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
         assert seqs == list(range(1, WRITERS * WRITES + 1))
-        checked, breaks = verify_chains(db.session)
         assert breaks == [] and checked >= WRITERS * WRITES
-        db.session.remove()
-        db.engine.dispose()
