@@ -27,6 +27,7 @@ API_BLUEPRINTS = (
 PAGE_BLUEPRINTS = (
     "canteen.auth.views",
     "canteen.org.views",
+    "canteen.residents.views",
 )
 
 

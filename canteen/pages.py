@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import marshmallow as ma
 from flask import g, request, url_for
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale, gettext, pgettext
 
 from canteen.core.errors import CanteenError
 
@@ -49,6 +49,55 @@ WEEKDAY_LABELS = (
 )
 LANGUAGE_NAMES = {"zh_Hans_CN": "中文", "en": "English"}  # each in its own language, as switches are
 
+# --- the registry's vocabularies (canteen.residents.models) -----------------------------------
+CATEGORY_LABELS = {
+    "extreme_poverty": N_("Extreme poverty (特困)"),
+    "subsistence": N_("Subsistence allowance (低保)"),
+    "low_income": N_("Low income"),
+    "disabled": N_("Disabled or dependent"),
+    "living_alone": N_("Living alone"),
+    "special_care": N_("Special care (优抚)"),
+    "aged_60_plus": N_("Aged 60+"),
+    "aged_80_plus": N_("Aged 80+"),
+}
+RESTRICTION_LABELS = {
+    "low_salt": N_("Low salt"),
+    "low_sugar": N_("Low sugar"),
+    "low_fat": N_("Low fat"),
+    "soft": N_("Soft food"),
+    "minced": N_("Minced food"),
+    "halal": N_("Halal"),
+    "vegetarian": N_("Vegetarian"),
+}
+ALLERGEN_LABELS = {
+    "peanut": N_("Peanut"),
+    "tree_nut": N_("Tree nuts"),
+    "milk": N_("Milk"),
+    "egg": N_("Egg"),
+    "soy": N_("Soy"),
+    "wheat": N_("Wheat"),
+    "fish": N_("Fish"),
+    "shellfish": N_("Shellfish"),
+    "sesame": N_("Sesame"),
+}
+DOC_TYPE_LABELS = {
+    "resident_id_card": N_("Resident ID card"),
+    "hmt_residence_permit": N_("Hong Kong, Macao or Taiwan residence permit"),
+    "passport": N_("Passport"),
+}
+CONSENT_METHOD_LABELS = {
+    "signed_form": N_("Signed consent form"),
+    "family_on_behalf": N_("Signed by family on the resident's behalf"),
+}
+SEX_LABELS = {"male": N_("Male"), "female": N_("Female")}
+RECORD_SOURCE_LABELS = {
+    "manual": N_("Entered by hand"),
+    "registration": N_("Registration"),
+    "import": N_("Bulk import"),
+    "civil_affairs": N_("Civil-affairs list"),
+}
+CARD_STATUS_LABELS = {"active": N_("In use"), "blocked": N_("Blocked")}
+
 # Fixed English messages of the services and API schemas. Listed here so the catalogue carries a
 # translation; messages with values in them (a code, a name) are shown as the service wrote them.
 KNOWN_MESSAGES = (
@@ -84,14 +133,67 @@ KNOWN_MESSAGES = (
     N_("Too simple."),
     N_("Taken."),
     N_("Wrong password."),
+    # the registry (canteen.residents: id_numbers, service, schemas)
+    N_("A passport number is 5–20 letters and digits."),
+    N_("An ID number is 18 characters: 17 digits and a digit or X."),
+    N_("A Hong Kong, Macao or Taiwan residence permit number starts with 810000, 820000 or 830000."),
+    N_("The birth date inside the ID number is not a real date."),
+    N_("The birth date inside the ID number is not plausible."),
+    N_("The check digit is wrong: the number has a typing error."),
+    N_("Required for a passport."),
+    N_("Birth date and sex are required for a passport."),
+    N_("Derived from the ID number; leave it out."),
+    N_("Birth date and sex come from the ID number."),
+    N_("The resident must be 60 or older on the registration date."),
+    N_("A resident with this ID number is already registered."),
+    N_("Already registered."),
+    N_("A central kitchen is not a home canteen."),
+    N_("The canteen is in another district."),
+    N_("No resident found."),
+    N_("Give exactly one of id_number and card_no."),
+    N_("Before the resident's birth date."),
+    N_("Before valid_from."),
+    N_("Before the category started."),
+    N_("The resident already holds this category in that period."),
+    N_("Overlaps an existing period."),
+    N_("The resident has no active card."),
+    N_("4–30 letters, digits or '-'."),
+    N_("At most 50 characters."),
+    N_("Length must be between 1 and 50."),
+    N_("Length must be between 5 and 30."),
+    N_("Length must be between 1 and 200."),
+    N_("Length must be between 1 and 500."),
+    N_("Longer than maximum length 100."),
+    N_("Longer than maximum length 200."),
+    N_("Longer than maximum length 500."),
+    N_("Must be one of: resident_id_card, hmt_residence_permit, passport."),
+    N_("Must be one of: male, female."),
+    N_("Must be one of: active, suspended, deceased, moved_out."),
+    N_("Must be one of: extreme_poverty, subsistence, low_income, disabled, living_alone, special_care."),
+    N_("Must be one of: signed_form, family_on_behalf."),
+    N_("A full ID number must not be sent in a URL; use POST /api/v1/residents/lookup."),
+)
+
+# Service messages with a value in them: the pattern finds the value, the catalogue the words.
+KNOWN_PATTERNS = (
+    (re.compile(r"^(?P<code>[0-9]{2}) is not a province code\.$"), N_("%(code)s is not a province code.")),
+    (re.compile(r"^Card (?P<card>\S+) is already issued\.$"), N_("Card %(card)s is already issued.")),
 )
 
 
 def translate_known(message: Any) -> str:
     """The message in the user's language if the catalogue knows it, else as given."""
     text = str(message)
-    # gettext("") answers the catalogue's header, never what a caller wants
-    return gettext(text) if text else text
+    if not text:
+        return text  # gettext("") answers the catalogue's header, never what a caller wants
+    translated = gettext(text)
+    if translated != text:
+        return translated
+    for pattern, msgid in KNOWN_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return gettext(msgid, **match.groupdict())
+    return text
 
 
 def role_label(role: str | None) -> str:
@@ -109,6 +211,55 @@ def slot_label(slot: str) -> str:
 
 def weekday_label(weekday: int) -> str:
     return gettext(WEEKDAY_LABELS[weekday]) if 0 <= weekday < len(WEEKDAY_LABELS) else str(weekday)
+
+
+def _label(labels: Mapping[str, str], value: Any) -> str:
+    value = getattr(value, "value", value)
+    return gettext(labels[value]) if value in labels else str(value or "")
+
+
+def resident_status_label(status: str | None) -> str:
+    # "Active" alone already means an account or canteen in service: these carry a context
+    labels = {
+        "active": pgettext("resident status", "Active"),
+        "suspended": pgettext("resident status", "Suspended"),
+        "deceased": pgettext("resident status", "Deceased"),
+        "moved_out": pgettext("resident status", "Moved out"),
+    }
+    return labels.get(status or "", status or "")
+
+
+def category_label(category: str) -> str:
+    return _label(CATEGORY_LABELS, category)
+
+
+def restriction_label(restriction: str) -> str:
+    return _label(RESTRICTION_LABELS, restriction)
+
+
+def allergen_label(allergen: str) -> str:
+    return _label(ALLERGEN_LABELS, allergen)
+
+
+def doc_type_label(doc_type: str) -> str:
+    return _label(DOC_TYPE_LABELS, doc_type)
+
+
+def consent_method_label(method: str | None) -> str:
+    return _label(CONSENT_METHOD_LABELS, method)
+
+
+def sex_label(sex: str | None) -> str:
+    return _label(SEX_LABELS, sex)
+
+
+def record_source_label(source: str | None) -> str:
+    """Where a status or category entry came from; imports write free text (a file and row) as is."""
+    return _label(RECORD_SOURCE_LABELS, source)
+
+
+def card_status_label(status: str) -> str:
+    return _label(CARD_STATUS_LABELS, status)
 
 
 def lang_url(code: str) -> str:
@@ -144,6 +295,15 @@ def template_helpers() -> dict[str, Any]:
         "slot_label": slot_label,
         "weekday_label": weekday_label,
         "translate_known": translate_known,
+        "resident_status_label": resident_status_label,
+        "category_label": category_label,
+        "restriction_label": restriction_label,
+        "allergen_label": allergen_label,
+        "doc_type_label": doc_type_label,
+        "consent_method_label": consent_method_label,
+        "sex_label": sex_label,
+        "record_source_label": record_source_label,
+        "card_status_label": card_status_label,
     }
 
 

@@ -258,7 +258,12 @@ def search_residents(
     hash), a name prefix, or pinyin / pinyin initials (prefix: "zhangs", "zs" find 张三). A full
     ID number is refused (400 `id_number_in_url`): exact ID look-ups are POST bodies.
     """
-    statement = sa.select(Resident).order_by(Resident.name_pinyin, Resident.id)
+    # cards and categories are shown with every row: load them in two queries, not two per row
+    statement = (
+        sa.select(Resident)
+        .order_by(Resident.name_pinyin, Resident.id)
+        .options(selectinload(Resident.cards), selectinload(Resident.categories))
+    )
     if q:
         statement = statement.where(_query_condition(q.strip()))
     for column, value in (
