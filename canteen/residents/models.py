@@ -26,8 +26,18 @@ CARD_STATUSES = ("active", "blocked")
 SEXES = ("male", "female")
 
 
-def _in_caller_district(resident_id_column, scope: scoping.Scope):
-    return resident_id_column.in_(sa.select(Resident.id).where(Resident.district_id == scope.district_id))
+class ResidentRecord:
+    """A row belonging to one resident (its `resident_id` and `resident`): visible and audited
+    where the resident is."""
+
+    @classmethod
+    def __scope_criteria__(cls, scope: scoping.Scope):
+        if scope.role in (scoping.DISTRICT_OFFICER, scoping.CANTEEN_STAFF):
+            return cls.resident_id.in_(sa.select(Resident.id).where(Resident.district_id == scope.district_id))
+        return sa.false()
+
+    def audit_scope(self) -> tuple[int | None, int | None]:
+        return self.resident.district_id, None
 
 
 class Resident(Base):
@@ -113,7 +123,7 @@ class Resident(Base):
         return next((card for card in self.cards if card.status == "active"), None)
 
 
-class ResidentStatusChange(Base):
+class ResidentStatusChange(ResidentRecord, Base):
     """A status taking effect on a date (possibly earlier than when it was recorded)."""
 
     __tablename__ = "resident_status_changes"
@@ -131,17 +141,8 @@ class ResidentStatusChange(Base):
 
     resident: Mapped[Resident] = relationship(back_populates="status_changes")
 
-    @classmethod
-    def __scope_criteria__(cls, scope: scoping.Scope):
-        if scope.role in (scoping.DISTRICT_OFFICER, scoping.CANTEEN_STAFF):
-            return _in_caller_district(cls.resident_id, scope)
-        return sa.false()
 
-    def audit_scope(self) -> tuple[int | None, int | None]:
-        return self.resident.district_id, None
-
-
-class ResidentCategory(Base):
+class ResidentCategory(ResidentRecord, Base):
     """An eligibility category held from `valid_from` to `valid_to` (open: still held)."""
 
     __tablename__ = "resident_categories"
@@ -161,20 +162,11 @@ class ResidentCategory(Base):
 
     resident: Mapped[Resident] = relationship(back_populates="categories")
 
-    @classmethod
-    def __scope_criteria__(cls, scope: scoping.Scope):
-        if scope.role in (scoping.DISTRICT_OFFICER, scoping.CANTEEN_STAFF):
-            return _in_caller_district(cls.resident_id, scope)
-        return sa.false()
-
-    def audit_scope(self) -> tuple[int | None, int | None]:
-        return self.resident.district_id, None
-
     def held_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
-class MealCard(Base):
+class MealCard(ResidentRecord, Base):
     """A meal card. Card numbers are never reused; a lost card is blocked and finds nobody."""
 
     __tablename__ = "meal_cards"
@@ -198,12 +190,3 @@ class MealCard(Base):
     block_reason: Mapped[str | None] = mapped_column(sa.String(200))
 
     resident: Mapped[Resident] = relationship(back_populates="cards")
-
-    @classmethod
-    def __scope_criteria__(cls, scope: scoping.Scope):
-        if scope.role in (scoping.DISTRICT_OFFICER, scoping.CANTEEN_STAFF):
-            return _in_caller_district(cls.resident_id, scope)
-        return sa.false()
-
-    def audit_scope(self) -> tuple[int | None, int | None]:
-        return self.resident.district_id, None
