@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from canteen.core import scoping
+from canteen.core import clock, scoping
 from canteen.residents import service as resident_service
 from tests.factories import (
     CanteenFactory,
@@ -261,13 +261,13 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     (
         "POST",
         "/api/v1/residents/{c.resident_a.id}/status",
-        lambda c: {"status": "suspended", "effective_on": "2026-11-01", "reason": "住院"},
+        lambda c: {"status": "suspended", "effective_on": clock.today().isoformat(), "reason": "住院"},
         CREATE_A,
     ),
     (
         "POST",
         "/api/v1/residents/{c.resident_b.id}/status",
-        lambda c: {"status": "suspended", "effective_on": "2026-11-01", "reason": "住院"},
+        lambda c: {"status": "suspended", "effective_on": clock.today().isoformat(), "reason": "住院"},
         CREATE_B,
     ),
     ("POST", "/api/v1/residents/{c.resident_a.id}/card", lambda c: {"card_no": f"NEW-{next(_unique)}"}, CREATE_A),

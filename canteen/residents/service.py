@@ -384,13 +384,25 @@ def set_status(
 ) -> ResidentStatusChange:
     """Record a status taking effect on a date — possibly in the past (a death reported late).
 
-    The history is kept whole; the current status is the latest entry effective on or before
-    today. Meals already recorded after an earlier effective date are found by the audit scan.
+    A status records a fact, so it cannot take effect in the future (422 `effective_on_in_future`),
+    and it cannot take effect before a status already recorded for a later date, which would
+    silently override it (409 `later_status_recorded`: correct the history first). On the same
+    date the newer record wins. The history is kept whole; the current status is the latest
+    entry effective on or before today. Meals already recorded after an earlier effective date
+    are found by the audit scan.
     """
     scope = scoping.require_role(*OFFICERS)
     resident = get_resident(resident_id)
     if effective_on < resident.birth_date:
         raise field_error("effective_on", "Before the resident's birth date.")
+    if effective_on > clock.today():
+        raise field_error("effective_on", "A status change cannot take effect in the future.",
+                          code="effective_on_in_future")
+    later = [c for c in resident.status_changes if c.effective_on > effective_on]
+    if later:
+        last = max(later, key=lambda c: c.effective_on)
+        message = f"A later status ({last.status}, effective {last.effective_on.isoformat()}) is already recorded."
+        raise Conflict(message, code="later_status_recorded", errors={"effective_on": [message]})
     change = ResidentStatusChange(
         resident=resident,
         status=status,
@@ -400,6 +412,7 @@ def set_status(
         recorded_by_id=scope.user_id,
     )
     db.session.add(change)
+    db.session.flush()  # the new entry gets its id, which breaks ties on the same date
     _refresh_current_status(resident)
     db.session.flush()
     return change

@@ -78,10 +78,23 @@ def test_status_history_decides_activity_on_each_day():
     assert [c.status for c in person.status_changes] == ["active", "deceased"]
 
 
-def test_future_status_does_not_change_current_status():
-    person = resident(DistrictFactory())
-    resident_service.set_status(person.id, status="moved_out", effective_on=date(2099, 1, 1), reason="planned")
-    assert person.status == "active"
+def test_status_changes_are_facts_in_order():
+    person = resident(DistrictFactory(), registered_on=date(2026, 1, 5))
+    with pytest.raises(ValidationFailed) as future:
+        resident_service.set_status(person.id, status="moved_out", effective_on=date(2099, 1, 1), reason="planned")
+    assert future.value.code == "effective_on_in_future"
+    # earlier than the registration entry: it would be silently overridden, so it is refused
+    with pytest.raises(Conflict) as earlier:
+        resident_service.set_status(person.id, status="deceased", effective_on=date(2026, 1, 4), reason="x")
+    assert earlier.value.code == "later_status_recorded"
+    assert person.status == "active" and [c.status for c in person.status_changes] == ["active"]
+
+
+def test_a_status_on_the_registration_day_takes_effect():
+    person = resident(DistrictFactory())  # registered today
+    resident_service.set_status(person.id, status="deceased", effective_on=person.registered_on, reason="死亡")
+    assert person.status == "deceased"
+    assert not resident_service.is_active_on(person, person.registered_on)
 
 
 def test_categories_over_time_with_derived_age_categories():
