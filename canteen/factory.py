@@ -23,11 +23,13 @@ API_BLUEPRINTS = (
     "canteen.auth.api",
     "canteen.org.api",
     "canteen.residents.api",
+    "canteen.subsidies.api",
 )
 PAGE_BLUEPRINTS = (
     "canteen.auth.views",
     "canteen.org.views",
     "canteen.residents.views",
+    "canteen.subsidies.views",
 )
 
 

@@ -98,6 +98,10 @@ RECORD_SOURCE_LABELS = {
 }
 CARD_STATUS_LABELS = {"active": N_("In use"), "blocked": N_("Blocked")}
 
+# --- subsidy policies (canteen.subsidies.models) ----------------------------------------------
+RULE_SLOT_LABELS = {**SLOT_LABELS, "any": N_("Any meal")}
+UNIT_LABELS = {"per_meal": N_("Per meal"), "per_day": N_("Once a day")}
+
 # Fixed English messages of the services and API schemas. Listed here so the catalogue carries a
 # translation; messages with values in them (a code, a name) are shown as the service wrote them.
 KNOWN_MESSAGES = (
@@ -117,7 +121,7 @@ KNOWN_MESSAGES = (
     N_("A division code is 6 digits, e.g. 630102."),
     N_("2–20 letters, digits or '-'."),
     N_("3–60 lower-case letters, digits, '.', '_' or '-'."),
-    N_("Digits, spaces, '+' or '-'."),
+    N_("5–15 digits, optionally with a leading +."),
     N_("Each weekday once."),
     N_("A central kitchen is not supplied by another kitchen."),
     N_("Only a central kitchen can supply canteens."),
@@ -172,12 +176,41 @@ KNOWN_MESSAGES = (
     N_("Must be one of: extreme_poverty, subsistence, low_income, disabled, living_alone, special_care."),
     N_("Must be one of: signed_form, family_on_behalf."),
     N_("A full ID number must not be sent in a URL; use POST /api/v1/residents/lookup."),
+    # subsidy policies (canteen.subsidies: service, schemas)
+    N_("The district already has a policy in force during this period."),
+    N_("At least one rule."),
+    N_("At most 50 rules."),
+    N_("Each category and slot once per policy."),
+    N_("A per-day rule is paid once a day; it takes no max_per_day."),
+    N_("A subsidy amount is more than 0."),
+    N_("A price is 0 or more."),
+    N_("An allowance is 0 or more."),
+    N_("At least 1, or empty for no cap."),
+    N_("Not a valid amount of fen."),
+    N_("Must be one of: breakfast, lunch, dinner, any."),
+    N_("Must be one of: per_meal, per_day."),
+    N_(
+        "Must be one of: extreme_poverty, subsistence, low_income, disabled, living_alone, special_care,"
+        " aged_60_plus, aged_80_plus."
+    ),
+    N_("Length must be between 1 and 100."),
+    N_("The subsidy rules this resident could use have reached their caps; the meal is at full price."),
+    N_("No subsidy rule applies to this resident, meal and price; the meal is at full price."),
+    N_("No subsidy policy is in force in this district on that date; the meal is at full price."),
 )
 
 # Service messages with a value in them: the pattern finds the value, the catalogue the words.
 KNOWN_PATTERNS = (
     (re.compile(r"^(?P<code>[0-9]{2}) is not a province code\.$"), N_("%(code)s is not a province code.")),
     (re.compile(r"^Card (?P<card>\S+) is already issued\.$"), N_("Card %(card)s is already issued.")),
+    (
+        re.compile(r"^Meals used this policy on (?P<date>[0-9-]+); it cannot end before that day\.$"),
+        N_("Meals used this policy on %(date)s; it cannot end before that day."),
+    ),
+    (
+        re.compile(r"^The policy already ends on (?P<date>[0-9-]+); it cannot be extended\.$"),
+        N_("The policy already ends on %(date)s; it cannot be extended."),
+    ),
 )
 
 
@@ -262,6 +295,15 @@ def card_status_label(status: str) -> str:
     return _label(CARD_STATUS_LABELS, status)
 
 
+def rule_slot_label(slot: str) -> str:
+    """A subsidy rule's meal: a slot, or any meal."""
+    return _label(RULE_SLOT_LABELS, slot)
+
+
+def unit_label(unit: str) -> str:
+    return _label(UNIT_LABELS, unit)
+
+
 def lang_url(code: str) -> str:
     """This page again in language `code` (canteen.i18n remembers the choice in the session)."""
     rule = request.url_rule
@@ -304,6 +346,8 @@ def template_helpers() -> dict[str, Any]:
         "sex_label": sex_label,
         "record_source_label": record_source_label,
         "card_status_label": card_status_label,
+        "rule_slot_label": rule_slot_label,
+        "unit_label": unit_label,
     }
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 import itertools
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from canteen.core import clock, scoping
 from canteen.residents import service as resident_service
+from canteen.subsidies import service as subsidy_service
 from tests.factories import (
     CanteenFactory,
     CommunityFactory,
@@ -48,6 +49,8 @@ class City:
     resident_a: Any = None
     resident_b: Any = None
     category_a: Any = None
+    policy_a: Any = None
+    policy_b: Any = None
 
 
 @pytest.fixture
@@ -67,6 +70,16 @@ def city() -> City:
     resident_b = resident(b, name="乙一", card_no=f"CB-{next(_unique)}")
     with scoping.unrestricted():
         category_a = resident_service.add_category(resident_a.id, category="living_alone", valid_from=date(2026, 1, 1))
+        policy_a, policy_b = (
+            subsidy_service.create_policy(
+                district_id=district.id,
+                name="矩阵政策",
+                valid_from=date(2026, 1, 1),
+                valid_to=date(2099, 12, 31),
+                rules=[{"category": "aged_60_plus", "slot": "any", "amount_fen": 300}],
+            )
+            for district in (a, b)
+        )
     return City(
         a,
         b,
@@ -79,6 +92,8 @@ def city() -> City:
         resident_a,
         resident_b,
         category_a,
+        policy_a,
+        policy_b,
     )
 
 
@@ -137,6 +152,21 @@ def _feed_upload(resident_attr: str):
 
         number = getattr(c, resident_attr).id_number
         return Upload(feed_csv([{"id_number": number, "event": "低保认定", "effective_on": "2026-02-01"}]), "feed.csv")
+
+    return body
+
+
+def _policy_body(district_attr: str):
+    def body(c: City) -> dict:
+        # each call its own ten days after the fixture's policies end, so no two bodies overlap
+        start = date(2100, 1, 1) + timedelta(days=10 * next(_unique))
+        return {
+            "district_id": getattr(c, district_attr).id,
+            "name": "矩阵新政策",
+            "valid_from": start.isoformat(),
+            "valid_to": (start + timedelta(days=9)).isoformat(),
+            "rules": [{"category": "subsistence", "slot": "lunch", "amount_fen": 800}],
+        }
 
     return body
 
@@ -286,6 +316,14 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ("POST", "/api/v1/residents/civil-affairs-feed", _feed_upload("resident_a"), WRITE_A),
     # another district's resident is a conflicting row of the answer, not a 404, see test_imports
     ("POST", "/api/v1/residents/civil-affairs-feed", _feed_upload("resident_b"), WRITE_A),
+    # subsidy policies: staff read their district's (the policy in force at the counter); kitchens none
+    ("GET", "/api/v1/subsidy-policies", None, ALL_OK),
+    ("GET", "/api/v1/subsidy-policies/{c.policy_a.id}", None, READ_A),
+    ("GET", "/api/v1/subsidy-policies/{c.policy_b.id}", None, ONLY_ADMIN_SEES),
+    ("POST", "/api/v1/subsidy-policies", _policy_body("a"), CREATE_A),
+    ("POST", "/api/v1/subsidy-policies", _policy_body("b"), CREATE_B),
+    ("POST", "/api/v1/subsidy-policies/{c.policy_a.id}/end", lambda c: {"valid_to": "2026-12-31"}, WRITE_A),
+    ("POST", "/api/v1/subsidy-policies/{c.policy_b.id}/end", lambda c: {"valid_to": "2026-12-31"}, WRITE_B),
 ]
 # Endpoints exercised by their own tests rather than the matrix, with the reason.
 COVERED_ELSEWHERE = {
@@ -341,6 +379,10 @@ def test_lists_hold_only_rows_in_scope(api, city):
     assert ids("officer", "/api/v1/districts") == {city.a.id}
     assert ids("staff", "/api/v1/communities") == {city.community_a.id} | {c.id for c in city.a.communities}
     assert ids("officer", "/api/v1/communities") == {c.id for c in city.a.communities}
+    assert {city.policy_a.id, city.policy_b.id} <= ids("admin", "/api/v1/subsidy-policies?page_size=500")
+    assert ids("officer", "/api/v1/subsidy-policies") == {city.policy_a.id}
+    assert ids("staff", "/api/v1/subsidy-policies") == {city.policy_a.id}
+    assert ids("kitchen", "/api/v1/subsidy-policies") == set()
 
 
 def test_pagination_header_counts_scoped_rows(api, city):

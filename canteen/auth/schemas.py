@@ -5,11 +5,10 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from canteen.core.privacy import mask_phone
-from canteen.core.schemas import BaseSchema, Id, TrimmedString
+from canteen.core.schemas import BaseSchema, Id, Phone, TrimmedString
 from canteen.core.scoping import ROLES
 
 USERNAME = validate.Regexp(r"^[a-z0-9_.-]{3,60}$", error="3–60 lower-case letters, digits, '.', '_' or '-'.")
-PHONE = validate.Regexp(r"^[0-9+\- ]{5,20}$", error="Digits, spaces, '+' or '-'.")
 
 
 class TokenRequestSchema(BaseSchema):
@@ -61,7 +60,7 @@ class UserCreateSchema(BaseSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     district_id = Id(allow_none=True)
     canteen_id = Id(allow_none=True)
-    phone = TrimmedString(allow_none=True, validate=PHONE)
+    phone = Phone(allow_none=True)
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
     language = fields.String(validate=validate.OneOf(["zh_Hans_CN", "en"]))
 
@@ -71,7 +70,7 @@ class UserUpdateSchema(BaseSchema):
     role = fields.String(validate=validate.OneOf(ROLES))
     district_id = Id(allow_none=True)
     canteen_id = Id(allow_none=True)
-    phone = TrimmedString(allow_none=True, validate=PHONE)
+    phone = Phone(allow_none=True)
     active = fields.Boolean()
     password = fields.String(load_only=True, validate=validate.Length(max=200))
     language = fields.String(validate=validate.OneOf(["zh_Hans_CN", "en"]))

@@ -11,7 +11,9 @@ from canteen.core.errors import CanteenError
 
 # 18-character resident ID numbers (last may be X) and mainland mobile numbers
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# mainland mobile numbers, also written with a +86 prefix or with spaces and hyphens between groups
+_MOBILE = re.compile(r"(?<!\d)((?:\+?86[\s-]?)?1[3-9]\d)[\s-]?\d{4}[\s-]?(\d{4})(?!\d)")
+_PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
 
 
 def mask_id_number(value: str | None) -> str | None:
@@ -26,20 +28,29 @@ def mask_id_number(value: str | None) -> str | None:
     return value[:2] + "*" * (len(value) - 4) + value[-2:]
 
 
+def normalise_phone(value: str) -> str:
+    """Drop the spaces, hyphens and brackets people type between digit groups."""
+    return _PHONE_SEPARATORS.sub("", value)
+
+
 def mask_phone(value: str | None) -> str | None:
-    """Keep the first 3 and last 4 digits: 138****5678."""
+    """Keep the first 3 and last 4 digits: 138****5678 (+86 kept in front when present)."""
     if not value:
         return value
+    value = normalise_phone(value)
+    prefix = ""
+    if value.startswith("+86") and len(value) > 11:
+        prefix, value = "+86", value[3:]
     if len(value) <= 7:
-        return "*" * (len(value) - 2) + value[-2:]
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+        return prefix + "*" * max(len(value) - 2, 1) + value[-2:]
+    return prefix + value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
 def mask_personal(value: str | None) -> str | None:
     """Mask a value of an encrypted column whose kind is not known here (audit snapshots)."""
     if not value:
         return value
-    if re.fullmatch(r"1[3-9]\d{9}", value):
+    if re.fullmatch(r"\+?[\d\s\-()（）]{7,20}", value):
         return mask_phone(value)
     if re.fullmatch(r"[0-9A-Za-z]{5,20}", value):
         return mask_id_number(value)
@@ -49,7 +60,7 @@ def mask_personal(value: str | None) -> str | None:
 def mask_text(text: str) -> str:
     """Mask every ID number and mobile number found in free text."""
     text = _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-4:], text)
-    return _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    return _MOBILE.sub(lambda m: normalise_phone(m.group(1)) + "****" + m.group(2), text)
 
 
 class PersonalDataFilter(logging.Filter):

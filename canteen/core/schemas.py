@@ -47,3 +47,18 @@ class TrimmedString(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
         return result.strip()
+
+
+class Phone(fields.String):
+    """A phone number, stored without the separators people type (138-1234-5678 → 13812345678),
+    so masking always finds its digits."""
+
+    def __init__(self, **kwargs) -> None:
+        shape = validate.Regexp(r"^\+?\d{5,15}$", error="5–15 digits, optionally with a leading +.")
+        kwargs.setdefault("validate", shape)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from canteen.core.privacy import normalise_phone
+
+        return normalise_phone(super()._deserialize(value, attr, data, **kwargs).strip())

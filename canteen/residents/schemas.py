@@ -8,11 +8,10 @@ from marshmallow import fields, validate
 
 from canteen.core import clock
 from canteen.core.privacy import mask_id_number, mask_personal, mask_phone
-from canteen.core.schemas import BaseSchema, Id, TrimmedString
+from canteen.core.schemas import BaseSchema, Id, Phone, TrimmedString
 from canteen.residents import id_numbers
 from canteen.residents.models import ALLERGENS, CATEGORIES, CONSENT_METHODS, RESTRICTIONS, SEXES, STATUSES
 
-PHONE = validate.Regexp(r"^[0-9+\- ]{5,20}$", error="Digits, spaces, '+' or '-'.")
 CARD_NO = validate.Regexp(r"^[A-Za-z0-9-]{4,30}$", error="4–30 letters, digits or '-'.")
 
 
@@ -33,7 +32,7 @@ class ResidentCreateSchema(BaseSchema):
     id_number = fields.String(required=True, validate=validate.Length(min=5, max=30))
     birth_date = fields.Date(metadata={"description": "Passports only; derived from ID numbers."})
     sex = fields.String(validate=validate.OneOf(SEXES), metadata={"description": "Passports only."})
-    phone = TrimmedString(allow_none=True, validate=PHONE)
+    phone = Phone(allow_none=True)
     district_id = Id(required=True)
     community_id = Id(allow_none=True)
     address = TrimmedString(validate=validate.Length(max=200))
@@ -47,7 +46,7 @@ class ResidentCreateSchema(BaseSchema):
 
 class ResidentUpdateSchema(BaseSchema):
     name = TrimmedString(validate=validate.Length(min=1, max=50))
-    phone = TrimmedString(allow_none=True, validate=PHONE)
+    phone = Phone(allow_none=True)
     community_id = Id(allow_none=True)
     address = TrimmedString(validate=validate.Length(max=200))
     home_canteen_id = Id(allow_none=True)

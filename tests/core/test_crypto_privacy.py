@@ -75,3 +75,12 @@ def test_every_logger_of_the_app_masks(app, caplog):
         app.logger.warning("phone 13812345678")
     assert "63010219500315001X" not in caplog.text and "13812345678" not in caplog.text
     assert "630102********001X" in caplog.text
+
+
+def test_phones_typed_with_separators_are_masked():
+    from canteen.core.privacy import mask_personal
+
+    assert mask_phone("138-1234-5678") == "138****5678"
+    assert mask_phone("+86 138 1234 5678") == "+86138****5678"
+    assert mask_personal("+86 138 1234 5678") == "+86138****5678"
+    assert mask_text("儿子 +86-138-1234-5678，女儿 139 8765 4321") == "儿子 +86138****5678，女儿 139****4321"

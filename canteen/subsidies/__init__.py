@@ -1,0 +1,1 @@
+"""Subsidy policies: per district, versioned by validity dates, with rules per category and meal slot."""
