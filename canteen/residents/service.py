@@ -396,8 +396,9 @@ def set_status(
     if effective_on < resident.birth_date:
         raise field_error("effective_on", "Before the resident's birth date.")
     if effective_on > clock.today():
-        raise field_error("effective_on", "A status change cannot take effect in the future.",
-                          code="effective_on_in_future")
+        raise field_error(
+            "effective_on", "A status change cannot take effect in the future.", code="effective_on_in_future"
+        )
     later = [c for c in resident.status_changes if c.effective_on > effective_on]
     if later:
         last = max(later, key=lambda c: c.effective_on)
