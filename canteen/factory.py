@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
+from werkzeug.routing import IntegerConverter
 
 import config
 from canteen.core import crypto
@@ -33,8 +34,18 @@ PAGE_BLUEPRINTS = (
 )
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: ids are positive 64-bit integers; a larger number matches no
+    route (404) instead of overflowing the database driver."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app.url_map.converters["int"] = IdConverter
     load_settings(app, overrides)
     register_extensions(app)
     register_request_hooks(app)

@@ -3,11 +3,15 @@ required by default, pagination with `page`/`page_size`, errors in the one shape
 
 from __future__ import annotations
 
+import json
 import os
 
 import flask_smorest
 import marshmallow as ma
 from flask import Flask, current_app, g, redirect, request, send_from_directory, url_for
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from canteen.core.errors import Unauthorized
 
@@ -30,9 +34,31 @@ class Api(flask_smorest.Api):
         pass
 
 
+class RequestParser(FlaskParser):
+    """webargs' parser, refusing as bad JSON what Python's json module accepts but nothing
+    downstream can hold: nesting deep enough to exhaust the stack, integers of thousands of
+    digits, lone UTF-16 surrogates (which no database encodes) — and a body sent with another
+    content type, which would otherwise be silently ignored."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            if req.get_data(cache=True):
+                raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
+            return core.missing
+        try:
+            data = super()._raw_load_json(req)
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError, UnicodeError) as error:
+            self._handle_invalid_json_error(error, req)
+        return data
+
+
 class Blueprint(flask_smorest.Blueprint):
     """A REST blueprint whose endpoints need an authenticated caller unless marked `public`."""
 
+    ARGUMENTS_PARSER = RequestParser()
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 500}
 
     def __init__(self, *args, **kwargs) -> None:

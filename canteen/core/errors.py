@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,14 @@ def register_error_handlers(app: Flask) -> None:
         log.info("integrity error turned into 409: %s", error.orig)
         body = {"code": "conflict", "message": "This conflicts with existing data.", "errors": {}}
         return _render(409, body)
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def handle_out_of_range(error: Exception):
+        # a number too large for a 64-bit column (an id or page number of 30 digits)
+        db.session.rollback()
+        body = {"code": "value_out_of_range", "message": "A number in the request is out of range.", "errors": {}}
+        return _render(422, body)
 
     @app.errorhandler(OperationalError)
     def handle_operational_error(error: OperationalError):

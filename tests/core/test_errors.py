@@ -124,3 +124,32 @@ def test_failure_midway_writes_nothing(api):
     _assert_shape(response, 422, "not_a_kitchen")
     with scoping.unrestricted():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Canteen).where(Canteen.code == "MID-1")) == 0
+
+
+def test_hostile_input_is_4xx_never_500(api):
+    caller = api(admin())
+    huge = "99999999999999999999999"
+    assert caller.get(f"/api/v1/districts/{huge}").status_code == 404
+    _assert_shape(caller.get(f"/api/v1/canteens?page={huge}"), 422, "value_out_of_range")
+    _assert_shape(caller.get(f"/api/v1/canteens?district_id={huge}"), 422, "value_out_of_range")
+    json_headers = {"Content-Type": "application/json"}
+    for raw in ('{"code": "630199", "name": "\\ud800"}', "[" * 100_000, '{"code": ' + "9" * 5000 + "}"):
+        _assert_shape(caller.post("/api/v1/districts", data=raw, headers=json_headers), 400, "malformed_json")
+    _assert_shape(
+        caller.post("/api/v1/auth/token", data='{"username": "\\udfff", "password": "x"}', headers=json_headers),
+        400,
+        "malformed_json",
+    )
+    _assert_shape(
+        caller.post(
+            "/api/v1/districts", data='{"code": "630199", "name": "x"}', headers={"Content-Type": "text/plain"}
+        ),
+        415,
+        "unsupported_media_type",
+    )
+    assert not any(d.code == "630199" for d in _all_districts())
+
+
+def _all_districts():
+    with scoping.unrestricted():
+        return db.session.scalars(sa.select(District)).all()
