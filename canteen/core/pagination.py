@@ -20,6 +20,8 @@ def paginate(statement: sa.Select, *, page: int, page_size: int) -> Page:
     """Run `statement` (already scoped, filtered and ordered) for one page plus its total."""
     from canteen.extensions import db
 
+    items = list(db.session.scalars(statement.limit(page_size).offset((page - 1) * page_size)))
+    if page == 1 and len(items) < page_size:
+        return Page(items=items, total=len(items))  # the whole result is on this page: no count needed
     total = db.session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))
-    items = db.session.scalars(statement.limit(page_size).offset((page - 1) * page_size)).all()
-    return Page(items=list(items), total=total or 0)
+    return Page(items=items, total=total or 0)

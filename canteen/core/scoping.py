@@ -10,6 +10,7 @@ Core statements and `text()` bypass this hook: request handlers never use them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,17 @@ def _models_with_criteria() -> list[type[Base]]:
     return _scoped_models
 
 
+@functools.lru_cache(maxsize=4096)
+def _criteria_options(scope: Scope) -> tuple:
+    # one set of options per scope (scopes are immutable), not rebuilt for every statement
+    options = []
+    for model in _models_with_criteria():
+        criteria = model.__scope_criteria__(scope)
+        if criteria is not None:
+            options.append(with_loader_criteria(model, criteria, include_aliases=True))
+    return tuple(options)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _limit_to_scope(state: ORMExecuteState) -> None:
     if state.is_column_load or not (state.is_select or state.is_update or state.is_delete):
@@ -124,10 +136,6 @@ def _limit_to_scope(state: ORMExecuteState) -> None:
     scope = current_scope()
     if scope.unrestricted:
         return
-    options = []
-    for model in _models_with_criteria():
-        criteria = model.__scope_criteria__(scope)
-        if criteria is not None:
-            options.append(with_loader_criteria(model, criteria, include_aliases=True))
+    options = _criteria_options(scope)
     if options:
         state.statement = state.statement.options(*options)

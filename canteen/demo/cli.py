@@ -21,8 +21,16 @@ DEMO_URL = "http://127.0.0.1:5000"
 
 @demo_cli.command("load")
 @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) when the database already holds a city.")
-def load_command(if_empty: bool) -> None:
-    """Load the demo city 西宁市 (districts, canteens, kitchens, one login per role and scope).
+@click.option(
+    "--residents",
+    type=click.IntRange(min=0),
+    default=demo_service.DEFAULT_RESIDENTS,
+    show_default=True,
+    help="How many fictitious residents to register.",
+)
+def load_command(if_empty: bool, residents: int) -> None:
+    """Load the demo city 西宁市 (districts, canteens, kitchens, one login per role and scope,
+    and a few thousand fictitious residents).
 
     Only into an empty database: without --if-empty a database that already holds districts is
     refused with exit code 1. The password of every demo login is the DEMO_PASSWORD setting.
@@ -48,16 +56,26 @@ def load_command(if_empty: bool) -> None:
                 else:
                     click.echo("(the database holds districts but none of the demo accounts)")
                 return
-            city = demo_service.load_demo_city(password=password)
+            city = demo_service.load_demo_city(password=password, residents=residents)
     except CanteenError as error:
         raise click.ClickException(_describe(error)) from None
     click.echo(
         f"demo city {CITY_NAME} loaded: {len(city.districts)} districts, {len(city.communities)} communities, "
         f"{len(city.canteens)} canteens and kitchens, {len(city.users)} logins"
     )
+    click.echo(_residents_summary(city))
     click.echo(_login_table(city.logins))
     click.echo(f"password for every login: {password}")
     click.echo(f"open {DEMO_URL}")
+
+
+def _residents_summary(city: demo_service.DemoCity) -> str:
+    counts = city.resident_counts
+    return (
+        f"residents loaded: {len(city.residents)} (fictitious: {counts['with_categories']} with eligibility "
+        f"categories, {counts['with_diet']} with a diet profile, {counts['with_card']} with a meal card, "
+        f"{counts['suspended']} suspended, {counts['deceased']} deceased)"
+    )
 
 
 def _describe(error: CanteenError) -> str:

@@ -327,3 +327,170 @@ def _accounts() -> tuple[AccountSeed, ...]:
 
 
 ACCOUNTS: tuple[AccountSeed, ...] = _accounts()
+
+
+# --- residents ---------------------------------------------------------------------------------
+# Demo residents are generated (canteen.demo.residents) from the lists below: names put together
+# from common surnames and given names, ID numbers made up with a valid check digit. They are not
+# real people.
+
+# share of the demo residents living in each district (roughly by population)
+RESIDENT_SHARES: dict[str, int] = {
+    "630102": 22,  # 城东区
+    "630103": 18,  # 城中区
+    "630104": 18,  # 城西区
+    "630105": 16,  # 城北区
+    "630106": 12,  # 湟中区
+    "630121": 8,  # 大通回族土族自治县
+    "630123": 6,  # 湟源县
+}
+
+# the most common surnames, each with a rough weight
+SURNAMES: tuple[tuple[str, int], ...] = (
+    ("王", 14),
+    ("李", 13),
+    ("张", 12),
+    ("刘", 10),
+    ("陈", 8),
+    ("杨", 7),
+    ("赵", 6),
+    ("黄", 4),
+    ("周", 4),
+    ("吴", 4),
+    ("徐", 3),
+    ("孙", 3),
+    ("马", 5),
+    ("朱", 3),
+    ("胡", 3),
+    ("郭", 3),
+    ("何", 2),
+    ("林", 2),
+    ("高", 2),
+    ("罗", 2),
+    ("祁", 2),
+    ("鲁", 1),
+    ("冯", 2),
+    ("谢", 1),
+)
+# surnames common among Hui families of 东关, 韵家口 and 大通
+HUI_SURNAMES: tuple[tuple[str, int], ...] = (("马", 10), ("韩", 4), ("沙", 2), ("冶", 2), ("撒", 1))
+
+# given names as they were chosen for people born 1930–1965
+GIVEN_NAMES_FEMALE: tuple[str, ...] = (
+    "秀英",
+    "桂英",
+    "玉兰",
+    "淑珍",
+    "秀兰",
+    "桂兰",
+    "玉珍",
+    "凤英",
+    "秀珍",
+    "淑英",
+    "桂芳",
+    "玉梅",
+    "秀云",
+    "兰英",
+    "春梅",
+    "翠花",
+    "素珍",
+    "玉英",
+    "凤兰",
+    "秀芳",
+    "丽华",
+    "红梅",
+    "桂花",
+    "淑芬",
+    "英",
+    "兰",
+    "芳",
+    "珍",
+    "梅",
+    "霞",
+)
+GIVEN_NAMES_MALE: tuple[str, ...] = (
+    "建国",
+    "建华",
+    "国强",
+    "志强",
+    "德明",
+    "永福",
+    "建军",
+    "国庆",
+    "文明",
+    "振华",
+    "德福",
+    "永祥",
+    "玉林",
+    "宝山",
+    "长林",
+    "福元",
+    "学文",
+    "成林",
+    "海林",
+    "忠义",
+    "金山",
+    "德胜",
+    "守仁",
+    "有才",
+    "明",
+    "强",
+    "军",
+    "林",
+    "福",
+    "山",
+)
+# the same for Hui men (many given names are shared)
+GIVEN_NAMES_HUI_MALE: tuple[str, ...] = (
+    "文清",
+    "有福",
+    "忠孝",
+    "进财",
+    "成龙",
+    "明德",
+    "永福",
+    "德明",
+    "海林",
+    "福元",
+    "学礼",
+    "占魁",
+    "俊",
+    "良",
+)
+
+# what the registration forms say about diet (restrictions, allergens, a note in the officer's words)
+DIET_PROFILES: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
+    (("low_sugar",), (), "糖尿病，少糖"),
+    (("low_sugar", "low_fat"), (), "糖尿病，控制主食"),
+    (("low_salt",), (), "高血压，低盐"),
+    (("low_salt", "low_fat"), (), "高血压、高血脂，低盐少油"),
+    (("soft",), (), "牙口不好，软食"),
+    (("soft", "low_salt"), (), "假牙，软食；血压偏高"),
+    (("minced",), (), "吞咽困难，食物需剁碎"),
+    (("minced", "soft"), (), "中风后吞咽困难，糊状软食"),
+    (("low_fat",), (), "胆囊切除，少油"),
+    (("vegetarian",), (), "吃素"),
+    (("low_salt",), ("shellfish",), "高血压，低盐；海鲜过敏"),
+    ((), ("peanut",), "花生过敏"),
+    ((), ("milk",), "乳糖不耐受，不喝牛奶"),
+    (("soft",), ("egg",), "软食；鸡蛋过敏"),
+)
+
+# reasons an officer gives for a suspension, and how a death is learned of
+SUSPENSION_REASONS: tuple[str, ...] = ("住院治疗，暂停助餐", "外出探亲，暂停助餐", "入住养老院，暂停助餐")
+DEATH_REASON = "民政部门通报死亡"
+
+CATEGORY_EVIDENCE: dict[str, str] = {
+    "extreme_poverty": "特困人员供养证（民政局核发）",
+    "subsistence": "低保证（民政局核发）",
+    "low_income": "低收入家庭认定书",
+    "disabled": "失能等级评估报告",
+    "living_alone": "社区走访记录：独居",
+    "special_care": "优抚对象证明",
+}
+
+EMERGENCY_RELATIONS: tuple[str, ...] = ("儿子", "女儿", "儿媳", "女婿", "侄子", "老伴", "邻居")
+
+# demo phone numbers come from one block that no subscriber holds in this demo: 170 0000 xxxx
+DEMO_PHONE_PREFIX = "1700000"
+DEMO_CARD_PREFIX = "XN"

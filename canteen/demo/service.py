@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 
 import sqlalchemy as sa
 
 from canteen.auth import service as auth_service
 from canteen.auth.models import User
-from canteen.core import scoping
+from canteen.core import clock, scoping
 from canteen.core.errors import Conflict
 from canteen.demo import data
+from canteen.demo import residents as demo_residents
 from canteen.extensions import db
 from canteen.org import service as org_service
 from canteen.org.models import Canteen, Community, District
+from canteen.residents import service as resident_service
+from canteen.residents.models import Resident
 
 # the same key in every process, so two loaders started at once take turns (PostgreSQL)
 _LOAD_LOCK_KEY = int.from_bytes(hashlib.sha256(b"canteen:demo-load").digest()[:8], "big", signed=True)
+
+DEFAULT_RESIDENTS = 3000
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class DemoCity:
     communities: dict[tuple[str, str], Community] = field(default_factory=dict)  # by (division code, name)
     canteens: dict[str, Canteen] = field(default_factory=dict)  # kitchens too, by canteen code
     users: dict[str, User] = field(default_factory=dict)  # by username
+    residents: list[Resident] = field(default_factory=list)  # in the order they were registered
+    resident_counts: Counter[str] = field(default_factory=Counter)  # "with_card", "suspended", ... (from the seeds)
 
     @property
     def logins(self) -> list[DemoLogin]:
@@ -61,16 +70,19 @@ def city_is_empty() -> bool:
         return not db.session.scalar(sa.select(sa.exists().where(District.id.is_not(None))))
 
 
-def load_demo_city(*, password: str) -> DemoCity:
+def load_demo_city(*, password: str, residents: int = DEFAULT_RESIDENTS, today: date | None = None) -> DemoCity:
     """Admin (or the command line) only. Load the demo city 西宁市 into an empty database.
 
-    Creates, through the organisation and account services so every rule applies:
+    Creates, through the organisation, account and residents services so every rule applies:
     - the 7 districts of 西宁市 with their real division codes and 2–4 communities each;
     - 2 central kitchens (城东区, 城北区; the 城东区 kitchen cooks halal) and 16 canteens and
       meal points spread over every district, some halal, some closed on Sunday, each meal
       point supplied by a kitchen, some canteens supplied by a kitchen of a neighbouring district;
     - one account per role and scope: `admin`, `officer.<district>` for each district,
-      `kitchen.<code>` for each kitchen and `staff.<code>` for each canteen, all with `password`.
+      `kitchen.<code>` for each kitchen and `staff.<code>` for each canteen, all with `password`;
+    - `residents` fictitious residents (default 3,000; see `canteen.demo.residents`), registered
+      by their district's officer on dates up to `today` (default: today), with categories, diet
+      profiles, consent, meal cards and a few suspensions and deaths.
 
     Refused (409 `demo_city_not_empty`) when any district exists. Only flushes: the caller
     commits. Writes are audit-logged when an actor is set.
@@ -84,6 +96,7 @@ def load_demo_city(*, password: str) -> DemoCity:
     city = DemoCity()
     _load_organisation(city)
     _load_accounts(city, password=password)
+    _load_residents(city, count=residents, today=today or clock.today())
     return city
 
 
@@ -130,6 +143,67 @@ def _load_accounts(city: DemoCity, *, password: str) -> None:
             district_id=city.districts[account.district_code].id if account.district_code else None,
             canteen_id=city.canteens[account.canteen_code].id if account.canteen_code else None,
         )
+
+
+def _load_residents(city: DemoCity, *, count: int, today: date) -> None:
+    # Each resident is recorded as registered by their district's officer. The loader keeps the
+    # system scope while doing so (a scope with the officer's user id): the services apply the same
+    # rules, and thousands of registrations skip building the officer's row filters for every query.
+    officers = {
+        seed.code: scoping.Scope(role=scoping.SYSTEM.role, user_id=city.users[f"officer.{seed.slug}"].id)
+        for seed in data.DISTRICTS
+    }
+    for seed in demo_residents.generate_residents(count, today=today):
+        with scoping.acting_as(officers[seed.district_code]):
+            resident = resident_service.register_resident(
+                name=seed.name,
+                id_doc_type="resident_id_card",
+                id_number=seed.id_number,
+                district_id=city.districts[seed.district_code].id,
+                phone=seed.phone,
+                community_id=city.communities[(seed.district_code, seed.community)].id,
+                address=seed.address,
+                home_canteen_id=city.canteens[seed.home_canteen_code].id,
+                card_no=seed.card_no,
+                delivery_registered=seed.delivery_registered,
+                emergency_contact=seed.emergency_contact,
+                diet=seed.diet,
+                consent=seed.consent,
+                registered_on=seed.registered_on,
+            )
+            for category in seed.categories:
+                resident_service.add_category(
+                    resident.id,
+                    category=category.category,
+                    valid_from=category.valid_from,
+                    valid_to=category.valid_to,
+                    evidence=category.evidence,
+                )
+            if seed.status_change is not None:
+                resident_service.set_status(
+                    resident.id,
+                    status=seed.status_change.status,
+                    effective_on=seed.status_change.effective_on,
+                    reason=seed.status_change.reason,
+                )
+        city.residents.append(resident)
+        city.resident_counts.update(_features(seed))
+
+
+def _features(seed: demo_residents.ResidentSeed) -> list[str]:
+    features = [
+        name
+        for name, present in (
+            ("with_categories", seed.categories),
+            ("with_diet", seed.restrictions or seed.allergens),
+            ("halal", "halal" in seed.restrictions),
+            ("with_card", seed.card_no),
+            ("with_consent", seed.consent_method),
+            ("delivery", seed.delivery_registered),
+        )
+        if present
+    ]
+    return [*features, seed.status_change.status if seed.status_change else "active"]
 
 
 def _login(account: data.AccountSeed) -> DemoLogin:

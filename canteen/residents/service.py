@@ -294,7 +294,11 @@ def _query_condition(q: str):
         raise IdNumberInUrl()
     if len(q) > 50:
         raise field_error("q", "At most 50 characters.")
-    card = Resident.id.in_(sa.select(MealCard.resident_id).where(MealCard.card_no == q, MealCard.status == "active"))
+    # card numbers are unique: an equality with a one-row subquery keeps every branch of the OR
+    # below on its own index (an IN (subquery) inside an OR made PostgreSQL filter the district)
+    card = Resident.id == (
+        sa.select(MealCard.resident_id).where(MealCard.card_no == q, MealCard.status == "active").scalar_subquery()
+    )
     if _TAIL.match(q):
         tail = q.upper()
         column = {4: Resident.id_tail4_index, 5: Resident.id_tail5_index, 6: Resident.id_tail6_index}[len(tail)]
