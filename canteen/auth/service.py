@@ -325,6 +325,8 @@ def update_user(
         user.language = language
     if role is not None or "district_id" in fields_given or "canteen_id" in fields_given:
         new_role = role or user.role
+        if user.role == scoping.ADMIN and new_role != scoping.ADMIN:
+            _refuse_locking_out_the_city(user)
         _assign_scope(user, role=new_role, district_id=district_id, canteen_id=canteen_id)
         ends_sessions = True
     if password is not None:
@@ -332,6 +334,8 @@ def update_user(
         user.password_hash = hash_password(password)
         ends_sessions = True
     if active is not None and active != user.active:
+        if not active:
+            _refuse_locking_out_the_city(user)
         user.active = active
         ends_sessions = ends_sessions or not active
     if ends_sessions:
@@ -339,6 +343,20 @@ def update_user(
         revoke_all_tokens(user)
     db.session.flush()
     return user
+
+
+def _refuse_locking_out_the_city(user: User) -> None:
+    # an admin cannot disable or demote themselves, and the city always keeps one active admin,
+    # or nobody could manage accounts any more (only `flask users create` would help)
+    if user.id == scoping.current_scope().user_id:
+        raise Conflict("You cannot disable or demote your own account.", code="cannot_change_own_account")
+    if user.role == scoping.ADMIN:
+        with scoping.unrestricted():
+            others = db.session.scalar(
+                sa.select(sa.func.count()).where(User.role == scoping.ADMIN, User.active.is_(True), User.id != user.id)
+            )
+        if not others:
+            raise Conflict("The city needs at least one active administrator.", code="last_admin")
 
 
 def unlock_user(user_id: int) -> User:

@@ -163,14 +163,15 @@ def list_kitchens() -> list[Canteen]:
 
 def find_canteen_by_code(code: str) -> Canteen | None:
     """The canteen with this short code, if the caller can see it."""
-    return db.session.scalars(sa.select(Canteen).where(Canteen.code == code)).one_or_none()
+    return db.session.scalars(sa.select(Canteen).where(Canteen.code == code.strip().upper())).one_or_none()
 
 
 def create_canteen(*, code: str, name: str, kind: str, district_id: int, **fields: Any) -> Canteen:
-    """Admin, or an officer of the district. Codes are unique city-wide (409 `canteen_code_taken`);
+    """Admin, or an officer of the district. Codes are upper case and unique city-wide (409 `canteen_code_taken`);
     the community must be in the same district; the supplier must be a central kitchen."""
     scoping.require_role(scoping.DISTRICT_OFFICER)
     district = get_district(district_id)
+    code = code.strip().upper()  # "cd-dgdj" and "CD-DGDJ" are one code
     _refuse_duplicate(Canteen, Canteen.code == code, "code", "canteen_code_taken", f"Canteen code {code} is taken.")
     canteen = Canteen(code=code, name=name, kind=CanteenKind(kind), district=district)
     _apply_canteen_fields(canteen, fields)

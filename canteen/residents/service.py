@@ -128,7 +128,7 @@ def register_resident(
             errors={"id_number": ["Already registered."]},
         )
     if card_no:
-        _refuse_taken_card(card_no.strip())
+        _refuse_taken_card(card_key(card_no))
     pinyin, initials = name_keys(name)
     resident = Resident(
         name=name,
@@ -297,7 +297,9 @@ def _query_condition(q: str):
     # card numbers are unique: an equality with a one-row subquery keeps every branch of the OR
     # below on its own index (an IN (subquery) inside an OR made PostgreSQL filter the district)
     card = Resident.id == (
-        sa.select(MealCard.resident_id).where(MealCard.card_no == q, MealCard.status == "active").scalar_subquery()
+        sa.select(MealCard.resident_id)
+        .where(MealCard.card_no == card_key(q), MealCard.status == "active")
+        .scalar_subquery()
     )
     if _TAIL.match(q):
         tail = q.upper()
@@ -359,7 +361,7 @@ def lookup_resident(*, id_number: str | None = None, card_no: str | None = None)
             resident = db.session.scalars(
                 sa.select(Resident)
                 .join(MealCard)
-                .where(MealCard.card_no == card_no.strip(), MealCard.status == "active")
+                .where(MealCard.card_no == card_key(card_no), MealCard.status == "active")
                 .options(*loaded)
             ).first()
     if resident is None or (scope.role == scoping.CANTEEN_STAFF and resident.status != "active"):
@@ -513,6 +515,11 @@ def categories_on(resident: Resident, day: date) -> list[str]:
 
 
 # --- cards -----------------------------------------------------------------------------------
+def card_key(card_no: str) -> str:
+    """Card numbers are compared and stored in upper case: "xn0001" is card XN0001."""
+    return card_no.strip().upper()
+
+
 def _refuse_taken_card(card_no: str) -> None:
     with scoping.unrestricted():
         taken = db.session.scalar(sa.select(sa.exists().where(MealCard.card_no == card_no)))
@@ -521,7 +528,7 @@ def _refuse_taken_card(card_no: str) -> None:
 
 
 def _issue_card(resident: Resident, card_no: str, issued_on: date) -> MealCard:
-    card_no = card_no.strip()
+    card_no = card_key(card_no)
     _refuse_taken_card(card_no)
     card = MealCard(resident=resident, card_no=card_no, status="active", issued_on=issued_on)
     db.session.add(card)
@@ -532,7 +539,7 @@ def replace_card(resident_id: int, *, card_no: str, reason: str = "lost") -> Mea
     """Block the resident's active card (if any) and issue a new one; numbers are never reused."""
     scoping.require_role(*OFFICERS)
     resident = get_resident(resident_id)
-    _refuse_taken_card(card_no.strip())  # before blocking the old card: a refusal changes nothing
+    _refuse_taken_card(card_key(card_no))  # before blocking the old card: a refusal changes nothing
     _block(resident, reason)
     db.session.flush()  # the partial unique index allows one active card per resident
     card = _issue_card(resident, card_no, clock.today())

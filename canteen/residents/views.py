@@ -1,5 +1,6 @@
 """Pages of the registry: the officer's resident list and resident page, the registration and
-correction forms, and the counter search for canteen staff with the exact look-up by POST.
+correction forms, the counter search for canteen staff with the exact look-up by POST, and the
+spreadsheets page (import template, bulk import, masked export, civil-affairs list).
 
 Views read the form, validate it with the API's input schemas, call one service function and
 redirect; the services decide who may do what and which residents each caller sees. A full ID
@@ -8,22 +9,35 @@ number never travels in a URL: look-ups are POST bodies, and the reveal answers 
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from canteen.core import clock, scoping
-from canteen.core.errors import Forbidden, NotFound
+from canteen.core.errors import CanteenError, Forbidden, NotFound
 from canteen.core.privacy import mask_id_number, mask_personal, mask_phone
+from canteen.extensions import db
 from canteen.org import service as org_service
 from canteen.org.models import CanteenKind
-from canteen.pages import FormInput, category_label, submit_form
+from canteen.pages import (
+    FORM_ERROR_STATUSES,
+    N_,
+    FormInput,
+    category_label,
+    resident_status_label,
+    submit_form,
+    translate_known,
+)
 from canteen.residents import id_numbers, schemas
+from canteen.residents import imports as resident_imports
 from canteen.residents import service as resident_service
+from canteen.residents.api import _xlsx as xlsx_response
 from canteen.residents.models import (
     AGE_CATEGORIES,
     ALLERGENS,
@@ -526,3 +540,241 @@ def _int_arg(name: str) -> int | None:
 def _choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     value = request.args.get(name)
     return value if value in choices else None
+
+
+# --- spreadsheets: the import template, the bulk import, the export, the civil-affairs list ------
+# The pages of canteen.residents.imports, for officers (their district) and admin. The services
+# decide who may do what; a refused role sees 403 before any upload is read.
+FEED_EVENT_LABELS = {
+    "death": N_("Death"),
+    "moved_out": N_("Moved out"),
+    "subsistence_granted": N_("Subsistence allowance (低保) granted"),
+    "subsistence_revoked": N_("Subsistence allowance (低保) revoked"),
+    "extreme_poverty_granted": N_("Extreme poverty (特困) support granted"),
+    "extreme_poverty_revoked": N_("Extreme poverty (特困) support revoked"),
+}
+FEED_EVENT_EFFECTS = {
+    "death": N_("Status “deceased” from the effective date: no meal may be recorded from that day."),
+    "moved_out": N_("Status “moved out” from the effective date."),
+    "subsistence_granted": N_("The category is held from the effective date."),
+    "subsistence_revoked": N_("The period held on the effective date ends the day before."),
+    "extreme_poverty_granted": N_("The category is held from the effective date."),
+    "extreme_poverty_revoked": N_("The period held on the effective date ends the day before."),
+}
+FEED_COLUMN_HELP = {
+    "id_number": N_("The resident's ID number or passport number, as text (not a number)."),
+    "event": N_("One of the events below, by its Chinese name or its code."),
+    "effective_on": N_(
+        "The day the change took effect, possibly long ago: 2026-03-01, 2026/3/1, 2026年3月1日 or 20260301."
+    ),
+    "note": N_("Kept with the change, e.g. the number of the civil-affairs decision."),
+}
+
+
+def _english() -> bool:
+    return str(get_locale() or "") == "en"
+
+
+def _export_filters() -> dict[str, Any]:
+    """The list page's filters, from the query string."""
+    filters: dict[str, Any] = {
+        "status": _choice_arg("status", STATUSES),
+        "category": _choice_arg("category", (*CATEGORIES, *AGE_CATEGORIES)),
+        "community_id": _int_arg("community_id"),
+        "without_consent": request.args.get("without_consent") == "1",
+    }
+    if scoping.current_scope().unrestricted:
+        filters["district_id"] = _int_arg("district_id")
+    return filters
+
+
+@bp.route("/files")
+@login_required
+def files():
+    _require_officer()
+    return _files_page()
+
+
+@bp.route("/files/import-template.xlsx")
+@login_required
+def import_template():
+    content = resident_imports.build_import_template()
+    return xlsx_response(io.BytesIO(content), "居民导入模板.xlsx", "resident-import-template.xlsx")
+
+
+@bp.route("/files/import", methods=["POST"])
+@login_required
+def import_file():
+    """The same import as POST /api/v1/residents/import: every row or none."""
+    _require_officer()
+    form = FormInput(request.form)
+    district_id = form.integer("district_id") if scoping.current_scope().unrestricted else None
+    upload = request.files.get("file")
+    values = {"district_id": form.text("district_id")}
+    if form.errors or upload is None or not upload.filename:
+        message = (
+            _("Choose a workbook (.xlsx) to upload.") if not form.errors else _("Choose a district from the list.")
+        )
+        return _files_page(import_failure={"message": message}, values=values, status=422)
+    try:
+        sheet = resident_imports.read_resident_workbook(upload.stream)
+        result = resident_imports.import_residents(sheet, default_district_id=district_id)
+    except CanteenError as error:
+        if error.status not in FORM_ERROR_STATUSES:
+            raise
+        # rows registered before the bad one were flushed: drop them before the page queries anything
+        db.session.rollback()
+        return _files_page(import_failure=_import_failure(error), values=values, status=422)
+    flash(
+        ngettext("%(num)d resident imported.", "%(num)d residents imported.", result.created),
+        "success",
+    )
+    return redirect(url_for("residents.index"), code=303)
+
+
+@bp.route("/files/export.xlsx")
+@login_required
+def export_file():
+    """The masked registry, with the list page's filters (the same as GET /api/v1/residents/export.xlsx)."""
+    output = resident_imports.export_residents(**_export_filters())
+    today = clock.today()
+    return xlsx_response(output, f"居民名册-{today:%Y%m%d}.xlsx", f"residents-{today:%Y%m%d}.xlsx")
+
+
+@bp.route("/files/civil-affairs-feed", methods=["POST"])
+@login_required
+def civil_affairs_feed():
+    """Apply a civil-affairs list and show what it did; rows that cannot be applied are listed."""
+    _require_officer()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _files_page(feed_failure=_("Choose a file (.xlsx or .csv) to upload."), status=422)
+    try:
+        result = resident_imports.apply_civil_affairs_feed(upload.stream, source_name=upload.filename)
+    except CanteenError as error:
+        if error.status not in FORM_ERROR_STATUSES:
+            raise
+        db.session.rollback()
+        return _files_page(feed_failure=_in_page_language(error), status=422)
+    return _files_page(feed=_feed_display(result, upload.filename))
+
+
+def _files_page(status: int = 200, values: dict[str, Any] | None = None, **results: Any):
+    districts = org_service.list_districts(page_size=CHOICES_LIMIT).items
+    communities = org_service.list_communities(page_size=CHOICES_LIMIT).items
+    page = render_template(
+        "residents/files.html",
+        districts=districts,
+        district_names={district.id: district.name for district in districts},
+        communities=communities,
+        filters=_export_filters() if request.method == "GET" else {},
+        statuses=STATUSES,
+        categories=(*CATEGORIES, *AGE_CATEGORIES),
+        may_choose_district=scoping.current_scope().unrestricted,
+        values=values or {},
+        max_rows=resident_imports.MAX_ROWS,
+        header_scan_rows=resident_imports.HEADER_SCAN_ROWS,
+        max_upload_mb=f"{(current_app.config.get('MAX_CONTENT_LENGTH') or 0) / (1024 * 1024):.3g}",
+        feed_columns=resident_imports.FEED_COLUMNS,
+        feed_column_help=FEED_COLUMN_HELP,
+        feed_events=[
+            (code, names, FEED_EVENT_LABELS[code], FEED_EVENT_EFFECTS[code])
+            for code, names in resident_imports.FEED_EVENTS.items()
+        ],
+        **{"import_failure": None, "feed": None, "feed_failure": None, **results},
+    )
+    return page, status
+
+
+def _in_page_language(error: CanteenError) -> str:
+    """A service error's own sentence: the spreadsheet services give one in Chinese beside the English."""
+    if not _english() and error.details.get("message_zh"):
+        return error.details["message_zh"]
+    return translate_known(error.message)
+
+
+def _import_failure(error: CanteenError) -> dict[str, Any]:
+    english = _english()
+    problems = [
+        {
+            "row": problem.get("row"),
+            "column": problem.get("field") if english else problem.get("column") or problem.get("field"),
+            "message": problem.get("message_en") if english else problem.get("message_zh"),
+        }
+        for problem in error.details.get("rows", ())
+    ]
+    return {
+        "message": _in_page_language(error),
+        "problems": problems,
+        "truncated": bool(error.details.get("truncated")),
+    }
+
+
+def _event_label(event: str | None) -> str:
+    if not event:
+        return "—"
+    return _(FEED_EVENT_LABELS[event]) if event in FEED_EVENT_LABELS else event
+
+
+def _day(value: date | None) -> str:
+    return value.isoformat() if value else "—"
+
+
+def _applied_change(applied: dict[str, Any]) -> str:
+    if applied.get("kind") == "status":
+        return _(
+            "Status: %(status)s from %(date)s",
+            status=resident_status_label(applied["status"]),
+            date=_day(applied["effective_on"]),
+        )
+    if applied.get("kind") == "category_granted":
+        return _(
+            "%(category)s held from %(date)s",
+            category=category_label(applied["category"]),
+            date=_day(applied["valid_from"]),
+        )
+    return _(
+        "%(category)s ends on %(date)s.", category=category_label(applied["category"]), date=_day(applied["valid_to"])
+    )
+
+
+def _feed_display(result: resident_imports.FeedResult, source_name: str) -> dict[str, Any]:
+    """What the feed did, in the page's language; ID numbers only masked."""
+    english = _english()
+    return {
+        "source_name": source_name,
+        "rows": result.rows,
+        "matched": [
+            {
+                "row": item["row"],
+                "resident_id": item["resident_id"],
+                "name": item["name"],
+                "event": _event_label(item["event"]),
+                "effective_on": _day(item["effective_on"]),
+                "change": _applied_change(item["applied"]),
+                "meals": item.get("meals_after_effective_date") or [],
+            }
+            for item in result.matched
+        ],
+        "unmatched": [
+            {
+                "row": item["row"],
+                "id_number_masked": item.get("id_number_masked") or "—",
+                "event": _event_label(item.get("event")),
+                "effective_on": _day(item.get("effective_on")),
+            }
+            for item in result.unmatched
+        ],
+        "conflicting": [
+            {
+                "row": item["row"],
+                "id_number_masked": item.get("id_number_masked") or "—",
+                "resident_id": item.get("resident_id"),
+                "name": item.get("name"),
+                "event": _event_label(item.get("event")),
+                "effective_on": _day(item.get("effective_on")),
+                "reason": item.get("message_en") if english else item.get("message_zh"),
+            }
+            for item in result.conflicting
+        ],
+    }

@@ -167,3 +167,37 @@ def test_admin_moves_users_between_scopes(api):
     to_staff = caller.patch(f"/api/v1/users/{clerk.id}", json={"role": "canteen_staff", "canteen_id": canteen.id})
     assert to_staff.status_code == 200, to_staff.get_json()
     assert to_staff.get_json()["district_id"] is None and to_staff.get_json()["canteen_id"] == canteen.id
+
+
+def test_admin_cannot_lock_the_city_out(api):
+    boss = admin()
+    caller = api(boss)
+    own = caller.patch(f"/api/v1/users/{boss.id}", json={"active": False})
+    assert own.status_code == 409 and own.get_json()["code"] == "cannot_change_own_account"
+    demoted = caller.patch(
+        f"/api/v1/users/{boss.id}", json={"role": "district_officer", "district_id": DistrictFactory().id}
+    )
+    assert demoted.status_code == 409
+    other = admin()
+    assert caller.patch(f"/api/v1/users/{other.id}", json={"active": False}).status_code == 200
+    assert boss.active and not other.active
+
+
+def test_card_and_canteen_codes_ignore_case(api):
+    from tests.factories import resident
+
+    district = DistrictFactory()
+    caller = api(admin())
+    created = caller.post(
+        "/api/v1/canteens", json={"code": "cd-lower", "name": "小写", "kind": "canteen", "district_id": district.id}
+    )
+    assert created.status_code == 201 and created.get_json()["code"] == "CD-LOWER"
+    again = caller.post(
+        "/api/v1/canteens", json={"code": "CD-LOWER", "name": "大写", "kind": "canteen", "district_id": district.id}
+    )
+    assert again.status_code == 409
+    person = resident(district, card_no="xn-7001")
+    assert person.active_card.card_no == "XN-7001"
+    found = caller.post("/api/v1/residents/lookup", json={"card_no": "xn-7001"})
+    assert found.status_code == 200 and found.get_json()["id"] == person.id
+    assert [r["id"] for r in caller.get("/api/v1/residents?q=xn-7001").get_json()] == [person.id]
