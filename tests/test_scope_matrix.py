@@ -180,6 +180,7 @@ def _user_body(c: City) -> dict:
 ALL_OK = {"admin": 200, "officer": 200, "staff": 200, "kitchen": 200}
 ADMIN_ONLY = {"admin": 200, "officer": 403, "staff": 403, "kitchen": 403}
 READ_A = {"admin": 200, "officer": 200, "staff": 200, "kitchen": 404}
+OFFICERS_READ_A = {"admin": 200, "officer": 200, "staff": 403, "kitchen": 403}
 ONLY_ADMIN_SEES = {"admin": 200, "officer": 404, "staff": 404, "kitchen": 404}
 WRITE_A = {"admin": 200, "officer": 200, "staff": 403, "kitchen": 403}
 WRITE_B = {"admin": 200, "officer": 404, "staff": 403, "kitchen": 403}
@@ -249,7 +250,8 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ("PATCH", "/api/v1/users/{c.users[staff].id}", lambda c: {"display_name": "改名"}, ADMIN_ONLY),
     ("POST", "/api/v1/users/{c.users[staff].id}/unlock", None, ADMIN_ONLY),
     # residents: staff read their district and find anyone by exact number; kitchens see no identities
-    ("GET", "/api/v1/residents", None, ALL_OK),
+    ("GET", "/api/v1/residents", None, {"admin": 200, "officer": 200, "staff": 422, "kitchen": 200}),
+    ("GET", "/api/v1/residents?q=jy", None, ALL_OK),
     ("POST", "/api/v1/residents", _resident_body("a"), {"admin": 201, "officer": 201, "staff": 403, "kitchen": 403}),
     ("POST", "/api/v1/residents", _resident_body("b"), {"admin": 201, "officer": 404, "staff": 403, "kitchen": 403}),
     ("POST", "/api/v1/residents/lookup", lambda c: {"card_no": c.resident_a.active_card.card_no}, READ_A),
@@ -265,8 +267,8 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ("PATCH", "/api/v1/residents/{c.resident_b.id}", lambda c: {"address": "新地址"}, WRITE_B),
     ("POST", "/api/v1/residents/{c.resident_a.id}/reveal", None, WRITE_A),
     ("POST", "/api/v1/residents/{c.resident_b.id}/reveal", None, WRITE_B),
-    ("GET", "/api/v1/residents/{c.resident_a.id}/categories", None, READ_A),
-    ("GET", "/api/v1/residents/{c.resident_b.id}/categories", None, ONLY_ADMIN_SEES),
+    ("GET", "/api/v1/residents/{c.resident_a.id}/categories", None, OFFICERS_READ_A),
+    ("GET", "/api/v1/residents/{c.resident_b.id}/categories", None, WRITE_B),
     (
         "POST",
         "/api/v1/residents/{c.resident_a.id}/categories",
@@ -287,7 +289,7 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ),
     ("GET", "/api/v1/residents/{c.resident_a.id}/held-categories", None, READ_A),
     ("GET", "/api/v1/residents/{c.resident_b.id}/held-categories", None, ONLY_ADMIN_SEES),
-    ("GET", "/api/v1/residents/{c.resident_a.id}/status", None, READ_A),
+    ("GET", "/api/v1/residents/{c.resident_a.id}/status", None, OFFICERS_READ_A),
     (
         "POST",
         "/api/v1/residents/{c.resident_a.id}/status",
@@ -355,7 +357,7 @@ def test_every_api_endpoint_is_in_the_matrix(app, city):
     adapter = app.url_map.bind("localhost")
     in_matrix = set()
     for method, path, *_ in ENDPOINTS:
-        rule, _ = adapter.match(path.format(c=city), method=method, return_rule=True)
+        rule, _ = adapter.match(path.format(c=city).split("?")[0], method=method, return_rule=True)
         in_matrix.add((method, rule.rule))
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/"):

@@ -94,8 +94,8 @@ class Reveal(MethodView):
 class Categories(MethodView):
     @blp.response(200, schemas.CategorySchema(many=True))
     def get(self, resident_id):
-        """All eligibility categories of a resident, past and present"""
-        return resident_service.get_resident(resident_id).categories
+        """All eligibility categories of a resident, past and present, with evidence (officers, admin)"""
+        return resident_service.list_categories(resident_id)
 
     @blp.arguments(schemas.CategoryCreateSchema)
     @blp.response(201, schemas.CategorySchema)
@@ -128,8 +128,8 @@ class HeldCategories(MethodView):
 class Status(MethodView):
     @blp.response(200, schemas.StatusChangeSchema(many=True))
     def get(self, resident_id):
-        """Status history of a resident"""
-        return resident_service.get_resident(resident_id).status_changes
+        """Status history of a resident, with reasons (officers, admin)"""
+        return resident_service.list_status_changes(resident_id)
 
     @blp.arguments(schemas.StatusCreateSchema)
     @blp.response(201, schemas.StatusChangeSchema)

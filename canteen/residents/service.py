@@ -259,6 +259,9 @@ def search_residents(
     ID number is refused (400 `id_number_in_url`): exact ID look-ups are POST bodies.
     """
     # cards and categories are shown with every row: load them in two queries, not two per row
+    if scoping.current_scope().role == scoping.CANTEEN_STAFF and not (q and q.strip()):
+        # the counter finds the person in front of it; browsing the district's registry is not its job
+        raise field_error("q", "Type a card number, ID tail, name or pinyin.", code="query_required")
     statement = (
         sa.select(Resident)
         .order_by(Resident.name_pinyin, Resident.id)
@@ -336,6 +339,20 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years)
     except ValueError:
         return day.replace(year=day.year - years, day=28)
+
+
+def list_status_changes(resident_id: int) -> list[ResidentStatusChange]:
+    """A resident's status history with its reasons (health, family matters): officers and admin
+    only; the counter sees the current status in the summary."""
+    scoping.require_role(*OFFICERS)
+    return list(get_resident(resident_id).status_changes)
+
+
+def list_categories(resident_id: int) -> list[ResidentCategory]:
+    """A resident's categories over time with their evidence (incomes, certificates): officers and
+    admin only; the counter sees the categories held today in the summary."""
+    scoping.require_role(*OFFICERS)
+    return list(get_resident(resident_id).categories)
 
 
 def lookup_resident(*, id_number: str | None = None, card_no: str | None = None) -> Resident:
