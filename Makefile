@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
 export FLASK_APP := app.py
 
 .PHONY: run test lint format bench lock translations clean-venv
@@ -17,11 +19,11 @@ $(STAMP): requirements.lock
 translations: $(STAMP)
 	$(BIN)/pybabel compile --statistics -d canteen/translations -D messages
 
-## make run: migrate the SQLite database, load the demo city if empty, serve on 127.0.0.1:5000
+## make run: migrate the SQLite database, load the demo city if empty, serve on $(HOST):$(PORT)
 run: $(STAMP) translations
 	CANTEEN_ENV=$${CANTEEN_ENV:-development} $(BIN)/flask db upgrade
 	CANTEEN_ENV=$${CANTEEN_ENV:-development} $(BIN)/flask demo load --if-empty
-	CANTEEN_ENV=$${CANTEEN_ENV:-development} $(BIN)/flask run --host 127.0.0.1 --port 5000
+	CANTEEN_ENV=$${CANTEEN_ENV:-development} $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## make test: lint, then the whole suite on SQLite and on a PostgreSQL server the suite starts
 test: $(STAMP) translations lint
