@@ -365,14 +365,14 @@ class FormInput:
     def add_error(self, field: str, message: str) -> None:
         self.errors.setdefault(field, []).append(message)
 
-    def text(self, name: str) -> str:
+    def field(self, name: str) -> str:
         return (self.form.get(name) or "").strip()
 
     def flag(self, name: str) -> bool:
         return self.form.get(name) not in (None, "", "0", "false", "off")
 
     def integer(self, name: str) -> int | None:
-        raw = self.text(name)
+        raw = self.field(name)
         if not raw:
             return None
         if not _ASCII_DIGITS.fullmatch(raw):

@@ -234,9 +234,9 @@ def new_user():
     if request.method == "POST":
         values = _submitted_user_values()
         form = FormInput(request.form)
-        role = form.text("role")
+        role = form.field("role")
         data: dict[str, Any] = {
-            "username": form.text("username"),
+            "username": form.field("username"),
             "role": role,
             "password": request.form.get("password", ""),
             **_optional_text(form, "display_name", "phone", "language"),
@@ -287,14 +287,14 @@ def unlock_user(user_id: int):
 
 def _user_changes(form: FormInput, account_user: User) -> dict[str, Any]:
     """Only what changed: the service ends a user's sessions when their role or scope changes."""
-    data: dict[str, Any] = {"display_name": form.text("display_name"), "active": form.flag("active")}
-    role = form.text("role")
+    data: dict[str, Any] = {"display_name": form.field("display_name"), "active": form.flag("active")}
+    role = form.field("role")
     scope = _scope_input(form, role)
     new_scope = (role, scope.get("district_id"), scope.get("canteen_id"))
     if new_scope != (account_user.role, account_user.district_id, account_user.canteen_id):
         data.update(role=role, district_id=scope.get("district_id"), canteen_id=scope.get("canteen_id"))
-    if form.text("phone"):
-        data["phone"] = form.text("phone")
+    if form.field("phone"):
+        data["phone"] = form.field("phone")
     elif form.flag("remove_phone"):
         data["phone"] = None
     if request.form.get("password"):
@@ -308,7 +308,7 @@ def _scope_input(form: FormInput, role: str) -> dict[str, Any]:
     if role == scoping.DISTRICT_OFFICER:
         return {"district_id": form.integer("district_id")}
     if role in STAFF_ROLES:
-        code = form.text("canteen_code")
+        code = form.field("canteen_code")
         if not code:
             return {"canteen_id": None}  # the service says what is missing
         canteen = org_service.find_canteen_by_code(code)
@@ -320,7 +320,7 @@ def _scope_input(form: FormInput, role: str) -> dict[str, Any]:
 
 
 def _optional_text(form: FormInput, *names: str) -> dict[str, str]:
-    return {name: form.text(name) for name in names if form.text(name)}
+    return {name: form.field(name) for name in names if form.field(name)}
 
 
 def _user_values(account_user: User) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def new_district():
     values, errors = {}, {}
     if request.method == "POST":
         form = FormInput(request.form)
-        values = {"code": form.text("code"), "name": form.text("name")}
+        values = {"code": form.field("code"), "name": form.field("name")}
         district, errors = submit_form(
             schemas.DistrictCreateSchema(), values, lambda data: org_service.create_district(**data)
         )
@@ -76,7 +76,7 @@ def edit_district(district_id: int):
     values, errors = {"code": district.code, "name": district.name}, {}
     if request.method == "POST":
         form = FormInput(request.form)
-        values = {"code": district.code, "name": form.text("name")}
+        values = {"code": district.code, "name": form.field("name")}
         updated, errors = submit_form(
             schemas.DistrictUpdateSchema(),
             {"name": values["name"]},
@@ -96,7 +96,7 @@ def communities(district_id: int):
     values, errors = {}, {}
     if request.method == "POST":
         form = FormInput(request.form)
-        values = {"name": form.text("name")}
+        values = {"name": form.field("name")}
         community, errors = submit_form(
             schemas.CommunityCreateSchema(),
             {"district_id": district.id, "name": values["name"]},
@@ -125,7 +125,7 @@ def edit_community(community_id: int):
     values, errors = {"name": community.name}, {}
     if request.method == "POST":
         form = FormInput(request.form)
-        values = {"name": form.text("name")}
+        values = {"name": form.field("name")}
         updated, errors = submit_form(
             schemas.CommunityUpdateSchema(), values, lambda data: org_service.update_community(community_id, **data)
         )
@@ -204,11 +204,11 @@ def edit_canteen(canteen_id: int):
 def _canteen_input(form: FormInput, *, creating: bool) -> dict[str, Any]:
     """The form as the API's canteen body: hours "HH:MM–HH:MM" per slot, weekday boxes, date list."""
     data: dict[str, Any] = {
-        "name": form.text("name"),
-        "kind": form.text("kind"),
+        "name": form.field("name"),
+        "kind": form.field("kind"),
         "community_id": form.integer("community_id"),
         "supplied_by_id": form.integer("supplied_by_id"),
-        "address": form.text("address"),
+        "address": form.field("address"),
         "halal": form.flag("halal"),
         "seats": form.integer("seats") or 0,
         "opening_hours": _opening_hours(form),
@@ -216,7 +216,7 @@ def _canteen_input(form: FormInput, *, creating: bool) -> dict[str, Any]:
         "closed_dates": _closed_dates(form),
     }
     if creating:
-        data["code"] = form.text("code")
+        data["code"] = form.field("code")
         district_id = form.integer("district_id")
         if district_id is not None:  # missing: the schema names the field as required
             data["district_id"] = district_id
@@ -228,7 +228,7 @@ def _canteen_input(form: FormInput, *, creating: bool) -> dict[str, Any]:
 def _opening_hours(form: FormInput) -> dict[str, list[str]]:
     hours = {}
     for slot in SLOTS:
-        raw = form.text(f"opening_hours_{slot}")
+        raw = form.field(f"opening_hours_{slot}")
         if not raw:
             continue  # no such meal at this canteen
         match = _HOURS.match(raw)
@@ -242,7 +242,7 @@ def _opening_hours(form: FormInput) -> dict[str, list[str]]:
 
 def _closed_dates(form: FormInput) -> list[str]:
     dates = []
-    for raw in _DATE_SEPARATORS.split(form.text("closed_dates")):
+    for raw in _DATE_SEPARATORS.split(form.field("closed_dates")):
         if not raw:
             continue
         try:

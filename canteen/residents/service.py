@@ -289,6 +289,8 @@ _LETTERS = re.compile(r"^[A-Za-z]+$")
 
 
 def looks_like_id_number(text: str) -> bool:
+    """Whether `text` is shaped like a full ID number (18 characters, or the old 15 digits): such
+    a number never travels in a URL, so a search for one is refused."""
     return bool(_ID_LIKE.match(text.strip()))
 
 

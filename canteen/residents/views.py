@@ -250,10 +250,10 @@ def add_category(resident_id: int):
     resident = resident_service.get_resident(resident_id)
     form = FormInput(request.form)
     data = {
-        "category": form.text("category"),
-        "valid_from": form.text("valid_from"),
-        "valid_to": form.text("valid_to") or None,
-        "evidence": form.text("evidence"),
+        "category": form.field("category"),
+        "valid_from": form.field("valid_from"),
+        "valid_to": form.field("valid_to") or None,
+        "evidence": form.field("evidence"),
     }
     entry, errors = submit_form(
         schemas.CategoryCreateSchema(), data, lambda loaded: resident_service.add_category(resident_id, **loaded)
@@ -273,7 +273,7 @@ def end_category(resident_id: int, category_id: int):
     _require_officer()
     resident = resident_service.get_resident(resident_id)
     form = FormInput(request.form)
-    data = {"valid_to": form.text("valid_to")}
+    data = {"valid_to": form.field("valid_to")}
     entry, errors = submit_form(
         schemas.CategoryEndSchema(),
         data,
@@ -296,7 +296,7 @@ def set_status(resident_id: int):
     _require_officer()
     resident = resident_service.get_resident(resident_id)
     form = FormInput(request.form)
-    data = {"status": form.text("status"), "effective_on": form.text("effective_on"), "reason": form.text("reason")}
+    data = {"status": form.field("status"), "effective_on": form.field("effective_on"), "reason": form.field("reason")}
     change, errors = submit_form(
         schemas.StatusCreateSchema(), data, lambda loaded: resident_service.set_status(resident_id, **loaded)
     )
@@ -312,7 +312,7 @@ def replace_card(resident_id: int):
     _require_officer()
     resident = resident_service.get_resident(resident_id)
     form = FormInput(request.form)
-    data = {"card_no": form.text("card_no"), "reason": form.text("reason") or "lost"}
+    data = {"card_no": form.field("card_no"), "reason": form.field("reason") or "lost"}
     card, errors = submit_form(
         schemas.CardReplaceSchema(), data, lambda loaded: resident_service.replace_card(resident_id, **loaded)
     )
@@ -328,7 +328,7 @@ def block_card(resident_id: int):
     _require_officer()
     resident = resident_service.get_resident(resident_id)
     form = FormInput(request.form)
-    data = {"reason": form.text("reason")}
+    data = {"reason": form.field("reason")}
     card, errors = submit_form(
         schemas.CardBlockSchema(), data, lambda loaded: resident_service.block_card(resident_id, **loaded)
     )
@@ -390,15 +390,15 @@ def edit(resident_id: int):
 
 def _registration_input(form: FormInput, own_district: int | None) -> dict[str, Any]:
     """The form as the API's registration body. An officer registers in their own district."""
-    doc_type = form.text("id_doc_type") or id_numbers.RESIDENT_ID_CARD
+    doc_type = form.field("id_doc_type") or id_numbers.RESIDENT_ID_CARD
     data: dict[str, Any] = {
-        "name": form.text("name"),
+        "name": form.field("name"),
         "id_doc_type": doc_type,
-        "id_number": id_numbers.normalise(form.text("id_number")),
+        "id_number": id_numbers.normalise(form.field("id_number")),
         **_common_input(form),
-        "card_no": form.text("card_no") or None,
-        "phone": form.text("phone") or None,
-        "emergency_contact": form.text("emergency_contact") or None,
+        "card_no": form.field("card_no") or None,
+        "phone": form.field("phone") or None,
+        "emergency_contact": form.field("emergency_contact") or None,
     }
     district_id = own_district if own_district is not None else form.integer("district_id")
     if district_id is not None:  # missing: the schema names the field as required
@@ -408,9 +408,9 @@ def _registration_input(form: FormInput, own_district: int | None) -> dict[str, 
         birth = _date_input(form, "birth_date")
         if birth is not None:
             data["birth_date"] = birth
-        if form.text("sex"):
-            data["sex"] = form.text("sex")
-    method = form.text("consent_method")
+        if form.field("sex"):
+            data["sex"] = form.field("sex")
+    method = form.field("consent_method")
     if method:
         data["consent"] = {"method": method}
         given_on = _date_input(form, "consent_given_on")
@@ -423,13 +423,13 @@ def _correction_input(form: FormInput, resident: Resident) -> dict[str, Any]:
     """Only what the person may correct. An empty phone or emergency-contact input keeps the stored
     value (the page never holds it in full); the consent is sent only when it changed, so saving
     other fields does not make this officer its recorder."""
-    data: dict[str, Any] = {"name": form.text("name"), **_common_input(form)}
+    data: dict[str, Any] = {"name": form.field("name"), **_common_input(form)}
     for key in ("phone", "emergency_contact"):
-        if form.text(key):
-            data[key] = form.text(key)
+        if form.field(key):
+            data[key] = form.field(key)
         elif form.flag(f"remove_{key}"):
             data[key] = None
-    method = form.text("consent_method") or None
+    method = form.field("consent_method") or None
     given_on = _date_input(form, "consent_given_on")
     current_on = resident.consent_given_on.isoformat() if resident.consent_given_on else None
     if method is None:
@@ -443,19 +443,19 @@ def _correction_input(form: FormInput, resident: Resident) -> dict[str, Any]:
 def _common_input(form: FormInput) -> dict[str, Any]:
     return {
         "community_id": form.integer("community_id"),
-        "address": form.text("address"),
+        "address": form.field("address"),
         "home_canteen_id": form.integer("home_canteen_id"),
         "delivery_registered": form.flag("delivery_registered"),
         "diet": {
             "restrictions": [value for value in form.form.getlist("diet_restrictions") if value],
             "allergens": [value for value in form.form.getlist("allergens") if value],
-            "notes": form.text("diet_notes"),
+            "notes": form.field("diet_notes"),
         },
     }
 
 
 def _date_input(form: FormInput, name: str) -> str | None:
-    raw = form.text(name)
+    raw = form.field(name)
     if not raw:
         return None
     try:
@@ -610,7 +610,7 @@ def import_file():
     form = FormInput(request.form)
     district_id = form.integer("district_id") if scoping.current_scope().unrestricted else None
     upload = request.files.get("file")
-    values = {"district_id": form.text("district_id")}
+    values = {"district_id": form.field("district_id")}
     if form.errors or upload is None or not upload.filename:
         message = (
             _("Choose a workbook (.xlsx) to upload.") if not form.errors else _("Choose a district from the list.")

@@ -114,7 +114,7 @@ def _show(policy: SubsidyPolicy, *, errors: dict[str, list[str]] | None = None, 
 def end(policy_id: int):
     scoping.require_role(scoping.DISTRICT_OFFICER)
     policy = subsidy_service.get_policy(policy_id)
-    values = {"valid_to": FormInput(request.form).text("valid_to")}
+    values = {"valid_to": FormInput(request.form).field("valid_to")}
     try:
         loaded = schemas.PolicyEndSchema().load(values)
     except ma.ValidationError as error:
@@ -143,7 +143,7 @@ def new():
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         form = FormInput(request.form)
-        values = {key: form.text(key) for key in _POLICY_VALUES}
+        values = {key: form.field(key) for key in _POLICY_VALUES}
         data, positions, rows = _policy_input(form, own_district)
         policy, errors = _create(data, positions, form)
         if policy is not None:
@@ -167,9 +167,9 @@ def _policy_input(form: FormInput, own_district: int | None) -> tuple[dict[str, 
     """The form as the API's policy body (amounts converted from yuan to fen), the form row of
     each rule sent, and every row as typed (to show again next to the errors)."""
     data: dict[str, Any] = {
-        "name": form.text("name"),
-        "valid_from": form.text("valid_from"),
-        "valid_to": form.text("valid_to") or None,
+        "name": form.field("name"),
+        "valid_from": form.field("valid_from"),
+        "valid_to": form.field("valid_to") or None,
         "operator_allowance_fen": _yuan(form, "operator_allowance") or 0,
     }
     district_id = own_district if own_district is not None else form.integer("district_id")
@@ -180,7 +180,7 @@ def _policy_input(form: FormInput, own_district: int | None) -> tuple[dict[str, 
         prefix = f"rules-{row}-"
         if prefix + "category" not in form.form:
             break
-        typed = {name: form.text(prefix + name) for name in _ROW_FIELDS}
+        typed = {name: form.field(prefix + name) for name in _ROW_FIELDS}
         rows.append(typed)
         if not any(typed[name] for name in ("category", "amount", "min_price", "max_per_day", "max_per_month")):
             continue  # an unused row
@@ -203,7 +203,7 @@ _ROW_FIELDS = ("category", "slot", "amount", "unit", "min_price", "max_per_day",
 
 def _yuan(form: FormInput, name: str) -> int | None:
     """An amount typed in yuan ("3", "3.50") as fen; a bad amount is an error next to the field."""
-    raw = form.text(name).lstrip("¥￥").removesuffix("元").strip()
+    raw = form.field(name).lstrip("¥￥").removesuffix("元").strip()
     if not raw:
         return None
     if not _YUAN.match(raw):
