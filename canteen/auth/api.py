@@ -7,7 +7,7 @@ from flask.views import MethodView
 
 from canteen.auth import schemas
 from canteen.auth import service as auth_service
-from canteen.core.api import Blueprint, public
+from canteen.core.api import Blueprint, one_page, public
 from canteen.extensions import limiter
 
 blp = Blueprint("api_auth", __name__, url_prefix="/api/v1", description="Tokens, the caller and accounts.")
@@ -71,11 +71,7 @@ class Users(MethodView):
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """List accounts (admin)"""
-        page = auth_service.list_users(
-            **args, page=pagination_parameters.page, page_size=pagination_parameters.page_size
-        )
-        pagination_parameters.item_count = page.total
-        return page.items
+        return one_page(auth_service.list_users, args, pagination_parameters)
 
     @blp.arguments(schemas.UserCreateSchema)
     @blp.response(201, schemas.UserSchema)

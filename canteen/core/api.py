@@ -81,6 +81,13 @@ class Blueprint(flask_smorest.Blueprint):
         return None
 
 
+def one_page(listing, args: dict, pagination_parameters) -> list:
+    """Call a service `list_*` function for the requested page and set the X-Pagination total."""
+    page = listing(**args, page=pagination_parameters.page, page_size=pagination_parameters.page_size)
+    pagination_parameters.item_count = page.total
+    return page.items
+
+
 def public(view):
     """Mark a view (function or MethodView class) as reachable without a token, e.g. the token endpoint."""
     view._canteen_public = True

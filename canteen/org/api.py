@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from canteen.core.api import Blueprint
+from canteen.core.api import Blueprint, one_page
 from canteen.org import schemas
 from canteen.org import service as org_service
 
@@ -18,11 +18,7 @@ class Districts(MethodView):
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """List districts"""
-        page = org_service.list_districts(
-            **args, page=pagination_parameters.page, page_size=pagination_parameters.page_size
-        )
-        pagination_parameters.item_count = page.total
-        return page.items
+        return one_page(org_service.list_districts, args, pagination_parameters)
 
     @blp.arguments(schemas.DistrictCreateSchema)
     @blp.response(201, schemas.DistrictSchema)
@@ -52,11 +48,7 @@ class Communities(MethodView):
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """List communities"""
-        page = org_service.list_communities(
-            **args, page=pagination_parameters.page, page_size=pagination_parameters.page_size
-        )
-        pagination_parameters.item_count = page.total
-        return page.items
+        return one_page(org_service.list_communities, args, pagination_parameters)
 
     @blp.arguments(schemas.CommunityCreateSchema)
     @blp.response(201, schemas.CommunitySchema)
@@ -86,11 +78,7 @@ class Canteens(MethodView):
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """List canteens and central kitchens"""
-        page = org_service.list_canteens(
-            **args, page=pagination_parameters.page, page_size=pagination_parameters.page_size
-        )
-        pagination_parameters.item_count = page.total
-        return page.items
+        return one_page(org_service.list_canteens, args, pagination_parameters)
 
     @blp.arguments(schemas.CanteenCreateSchema)
     @blp.response(201, schemas.CanteenSchema)

@@ -12,7 +12,7 @@ from flask.views import MethodView
 from werkzeug.wsgi import FileWrapper
 
 from canteen.core import clock, scoping
-from canteen.core.api import Blueprint
+from canteen.core.api import Blueprint, one_page
 from canteen.residents import imports as resident_imports
 from canteen.residents import schemas
 from canteen.residents import service as resident_service
@@ -41,11 +41,7 @@ class Residents(MethodView):
 
         A full ID number in the URL is refused (400 `id_number_in_url`): use POST /lookup.
         """
-        page = resident_service.search_residents(
-            **args, page=pagination_parameters.page, page_size=pagination_parameters.page_size
-        )
-        pagination_parameters.item_count = page.total
-        return _for_caller(page.items, many=True)
+        return _for_caller(one_page(resident_service.search_residents, args, pagination_parameters), many=True)
 
     @blp.arguments(schemas.ResidentCreateSchema)
     @blp.response(201, schemas.ResidentSchema)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from canteen.core.api import Blueprint
+from canteen.core.api import Blueprint, one_page
 from canteen.subsidies import schemas
 from canteen.subsidies import service as subsidy_service
 
@@ -21,11 +21,7 @@ class Policies(MethodView):
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """List subsidy policies (admin: all; officers and canteen staff: their district's)"""
-        page = subsidy_service.list_policies(
-            **args, page=pagination_parameters.page, page_size=pagination_parameters.page_size
-        )
-        pagination_parameters.item_count = page.total
-        return page.items
+        return one_page(subsidy_service.list_policies, args, pagination_parameters)
 
     @blp.arguments(schemas.PolicyCreateSchema)
     @blp.response(201, schemas.PolicySchema)
