@@ -25,6 +25,7 @@ API_BLUEPRINTS = (
     "canteen.org.api",
     "canteen.residents.api",
     "canteen.subsidies.api",
+    "canteen.meals.api",
 )
 PAGE_BLUEPRINTS = (
     "canteen.auth.views",
@@ -179,9 +180,10 @@ def register_commands(app: Flask) -> None:
     from canteen.auth.cli import users_cli
     from canteen.core.audit_log import audit_cli
     from canteen.demo.cli import demo_cli
+    from canteen.meals.cli import meals_cli
     from canteen.residents.cli import residents_cli
 
-    for group in (users_cli, audit_cli, demo_cli, residents_cli):
+    for group in (users_cli, audit_cli, demo_cli, residents_cli, meals_cli):
         app.cli.add_command(group)
 
 

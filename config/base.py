@@ -52,6 +52,11 @@ class BaseConfig:
     API_DOCS_REQUIRE_LOGIN = False
     API_PAGE_SIZE_MAX = 500
 
+    # meals: idempotency keys are kept at least 7 days (offline tablets retry days later); a
+    # request finding its key held by one still in flight waits this long before 409
+    MEAL_IDEMPOTENCY_DAYS = 7
+    MEAL_IDEMPOTENCY_WAIT_MS = 5000
+
     # pages
     BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from canteen.core import scoping
 from canteen.core.crypto import EncryptedString
-from canteen.core.db import Base, utcnow
+from canteen.core.db import Base, advisory_lock, utcnow
 from canteen.core.privacy import mask_personal
 
 GENESIS_HASH = "0" * 64
@@ -252,9 +252,7 @@ def _append(connection: sa.Connection, entries: list[dict[str, Any]]) -> None:
     for entry in entries:
         by_chain.setdefault(entry["chain"], []).append(entry)
     for chain in sorted(by_chain):  # a fixed lock order, so two transactions never deadlock
-        if connection.dialect.name == "postgresql":
-            lock_key = int.from_bytes(hashlib.sha256(f"audit:{chain}".encode()).digest()[:8], "big", signed=True)
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key)))
+        advisory_lock(connection, f"audit:{chain}")
         head = connection.execute(
             sa.select(table.c.seq, table.c.entry_hash)
             .where(table.c.chain == chain)

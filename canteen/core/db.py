@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -107,3 +108,21 @@ def transaction() -> Iterator[None]:
     except BaseException:
         db.session.rollback()
         raise
+
+
+def advisory_lock(connection: sa.Connection | Session | scoped_session, name: str, *, shared: bool = False) -> bool:
+    """Hold a PostgreSQL transaction-scoped advisory lock named `name` until the transaction
+    ends; True if one was taken. `connection` is a Connection or a Session.
+
+    Serialises check-then-write rules that no unique index can express (one chain head, no
+    overlapping policies, a month not frozen while a meal is recorded). Shared holders never
+    wait for each other, only for an exclusive holder. SQLite needs none: every write
+    transaction there starts with BEGIN IMMEDIATE, so there is one writer at a time.
+    """
+    dialect = connection.dialect if isinstance(connection, sa.Connection) else connection.get_bind().dialect
+    if dialect.name != "postgresql":
+        return False
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    lock = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
+    connection.execute(sa.select(lock(key)))
+    return True

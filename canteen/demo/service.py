@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from canteen.auth import service as auth_service
 from canteen.auth.models import User
 from canteen.core import clock, scoping
+from canteen.core.db import advisory_lock
 from canteen.core.errors import Conflict
 from canteen.demo import data
 from canteen.demo import residents as demo_residents
@@ -22,7 +22,6 @@ from canteen.residents import service as resident_service
 from canteen.residents.models import Resident
 
 # the same key in every process, so two loaders started at once take turns (PostgreSQL)
-_LOAD_LOCK_KEY = int.from_bytes(hashlib.sha256(b"canteen:demo-load").digest()[:8], "big", signed=True)
 
 DEFAULT_RESIDENTS = 3000
 
@@ -64,8 +63,7 @@ def city_is_empty() -> bool:
     once (several containers running `flask demo load --if-empty`) take turns and the second one
     sees the first one's city; on SQLite every write transaction is already exclusive.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOAD_LOCK_KEY)))
+    advisory_lock(db.session, "canteen:demo-load")
     with scoping.unrestricted():
         return not db.session.scalar(sa.select(sa.exists().where(District.id.is_not(None))))
 

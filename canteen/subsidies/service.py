@@ -3,7 +3,6 @@ the one decision of how much of a meal the programme pays (DESIGN.md "The money 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from canteen.core import scoping
-from canteen.core.db import utcnow
+from canteen.core.db import advisory_lock, utcnow
 from canteen.core.errors import Conflict, ValidationFailed, field_error
 from canteen.core.pagination import Page, paginate
 from canteen.extensions import db
@@ -175,12 +174,7 @@ def _lock_district_policies(district_id: int, *, shared: bool = False) -> bool:
     pricing a meal takes it shared (meals never wait for each other). SQLite needs none: every
     write transaction there starts with BEGIN IMMEDIATE (one writer at a time).
     """
-    if db.session.get_bind().dialect.name != "postgresql":
-        return False
-    digest = hashlib.sha256(f"subsidy_policies:district:{district_id}".encode()).digest()
-    lock = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
-    db.session.execute(sa.select(lock(int.from_bytes(digest[:8], "big", signed=True))))
-    return True
+    return advisory_lock(db.session, f"subsidy_policies:district:{district_id}", shared=shared)
 
 
 def _refuse_overlap(district_id: int, valid_from: date, valid_to: date | None) -> None:
