@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from canteen.core import clock, scoping
+from canteen.meals import service as meal_service
 from canteen.residents import service as resident_service
 from canteen.subsidies import service as subsidy_service
 from tests.factories import (
@@ -51,6 +52,8 @@ class City:
     category_a: Any = None
     policy_a: Any = None
     policy_b: Any = None
+    meal_a: Any = None  # resident_a's breakfast today at canteen_a
+    meal_b: Any = None  # resident_b's breakfast today at canteen_b
 
 
 @pytest.fixture
@@ -80,6 +83,18 @@ def city() -> City:
             )
             for district in (a, b)
         )
+        meal_a, meal_b = (
+            meal_service.record_meal(
+                canteen_id=canteen.id,
+                resident_id=person.id,
+                served_on=clock.today(),
+                slot="breakfast",
+                mode="dine_in",
+                price_fen=800,
+                verification="card",
+            )
+            for canteen, person in ((canteen_a, resident_a), (canteen_b, resident_b))
+        )
     return City(
         a,
         b,
@@ -94,6 +109,8 @@ def city() -> City:
         category_a,
         policy_a,
         policy_b,
+        meal_a,
+        meal_b,
     )
 
 
@@ -171,6 +188,27 @@ def _policy_body(district_attr: str):
     return body
 
 
+def _meal_body(canteen_attr: str, resident_attr: str = "resident_a"):
+    def body(c: City) -> dict:
+        return {
+            "canteen_id": getattr(c, canteen_attr).id,
+            "resident_id": getattr(c, resident_attr).id,
+            "served_on": clock.today().isoformat(),
+            "slot": "lunch",
+            "price_fen": 1500,
+            "verification": "card",
+        }
+
+    return body
+
+
+def _batch_body(canteen_attr: str):
+    def body(c: City) -> dict:
+        return {"items": [{"idempotency_key": f"matrix-{next(_unique)}", **_meal_body(canteen_attr)(c)}]}
+
+    return body
+
+
 def _user_body(c: City) -> dict:
     return {"username": f"matrix.{next(_unique)}", "role": "admin", "password": "long-enough-pw"}
 
@@ -186,6 +224,8 @@ WRITE_A = {"admin": 200, "officer": 200, "staff": 403, "kitchen": 403}
 WRITE_B = {"admin": 200, "officer": 404, "staff": 403, "kitchen": 403}
 CREATE_A = {"admin": 201, "officer": 201, "staff": 403, "kitchen": 403}
 CREATE_B = {"admin": 201, "officer": 404, "staff": 403, "kitchen": 403}
+RECORD_A = {"admin": 201, "officer": 403, "staff": 201, "kitchen": 403}
+RECORD_B = {"admin": 201, "officer": 403, "staff": 404, "kitchen": 403}
 ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/api/v1/me", None, ALL_OK),
     ("GET", "/api/v1/auth/tokens", None, ALL_OK),
@@ -326,6 +366,24 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ("POST", "/api/v1/subsidy-policies", _policy_body("b"), CREATE_B),
     ("POST", "/api/v1/subsidy-policies/{c.policy_a.id}/end", lambda c: {"valid_to": "2026-12-31"}, WRITE_A),
     ("POST", "/api/v1/subsidy-policies/{c.policy_b.id}/end", lambda c: {"valid_to": "2026-12-31"}, WRITE_B),
+    # meals: staff record and see their canteen's counter; officers audit their district; kitchens none
+    ("GET", "/api/v1/meals", None, ALL_OK),
+    ("GET", "/api/v1/meals/{c.meal_a.id}", None, READ_A),
+    ("GET", "/api/v1/meals/{c.meal_b.id}", None, ONLY_ADMIN_SEES),
+    ("POST", "/api/v1/meals", _meal_body("canteen_a"), RECORD_A),
+    # staff may serve a resident of another district (residents eat where they like)
+    ("POST", "/api/v1/meals", _meal_body("canteen_a", "resident_b"), RECORD_A),
+    ("POST", "/api/v1/meals", _meal_body("canteen_b"), RECORD_B),
+    ("POST", "/api/v1/meals/batch", _batch_body("canteen_a"), {**RECORD_A, "admin": 200, "staff": 200}),
+    ("POST", "/api/v1/meals/{c.meal_a.id}/void", lambda c: {"reason": "记错了"}, {**ALL_OK, "kitchen": 403}),
+    ("POST", "/api/v1/meals/{c.meal_b.id}/void", lambda c: {"reason": "记错了"}, {**WRITE_B, "staff": 404}),
+    ("GET", "/api/v1/meals/cash-up?canteen_id={c.canteen_a.id}&date=2026-11-23", None, {**ALL_OK, "kitchen": 403}),
+    (
+        "GET",
+        "/api/v1/meals/cash-up?canteen_id={c.canteen_b.id}&date=2026-11-23",
+        None,
+        {"admin": 200, "officer": 404, "staff": 404, "kitchen": 403},
+    ),
 ]
 # Endpoints exercised by their own tests rather than the matrix, with the reason.
 COVERED_ELSEWHERE = {
@@ -345,7 +403,8 @@ def test_role_endpoint_matrix(api, city, role, method, path, body, expected):
         files = {"file": (io.BytesIO(payload.content), payload.filename)}
         response = call(url, data=files, content_type="multipart/form-data")
     else:
-        response = call(url, json=payload)
+        # every POST carries a fresh Idempotency-Key (recording a meal needs one; others ignore it)
+        response = call(url, json=payload, headers={"Idempotency-Key": f"matrix-{next(_unique)}"})
     want = 401 if role == "anonymous" else expected[role]
     assert response.status_code == want, (role, method, url, response.get_json())
     if want >= 400:
@@ -385,6 +444,10 @@ def test_lists_hold_only_rows_in_scope(api, city):
     assert ids("officer", "/api/v1/subsidy-policies") == {city.policy_a.id}
     assert ids("staff", "/api/v1/subsidy-policies") == {city.policy_a.id}
     assert ids("kitchen", "/api/v1/subsidy-policies") == set()
+    assert ids("admin", "/api/v1/meals?page_size=500") >= {city.meal_a.id, city.meal_b.id}
+    assert ids("officer", "/api/v1/meals") == {city.meal_a.id}
+    assert ids("staff", "/api/v1/meals") == {city.meal_a.id}
+    assert ids("kitchen", "/api/v1/meals") == set()
 
 
 def test_pagination_header_counts_scoped_rows(api, city):

@@ -13,7 +13,8 @@ import pytest
 from canteen.core import clock, scoping
 from canteen.extensions import db
 from canteen.meals import service as meal_service
-from tests.factories import CanteenFactory, DistrictFactory, admin, canteen_staff, officer, resident
+from tests import factories
+from tests.factories import CanteenFactory, DistrictFactory, admin, canteen_staff, officer
 from tests.subsidies.conftest import make_policy, rule
 
 _keys = itertools.count(1)
@@ -21,6 +22,12 @@ _keys = itertools.count(1)
 
 def new_key() -> str:
     return f"test-{next(_keys)}-{uuid.uuid4()}"
+
+
+def resident(district, **kwargs):
+    """A resident registered (and active) since 2020, so meals of past months are theirs to eat."""
+    kwargs.setdefault("registered_on", date(2020, 1, 1))
+    return factories.resident(district, **kwargs)
 
 
 def a_past_weekday(days_back: int = 1) -> date:
