@@ -29,6 +29,7 @@ from canteen.core.pagination import Page, paginate
 from canteen.extensions import db
 from canteen.meals.models import VALID, VOID, FrozenMonth, IdempotencyKey, MealRecord
 from canteen.org.models import Canteen
+from canteen.residents import imports as resident_imports
 from canteen.residents import service as resident_service
 from canteen.residents.models import Resident
 from canteen.subsidies import service as subsidy_service
@@ -710,7 +711,25 @@ def counter_roster(canteen_id: int, *, days: int = 30) -> list[Resident]:
         )
 
 
-# --- policies used by meals --------------------------------------------------------------------------
+# --- what other domains ask about meals ---------------------------------------------------------------
+@resident_imports.register_meal_finder
+def meals_on_or_after(resident_id: int, day: date, *, limit: int = 100) -> list[dict[str, Any]]:
+    """A resident's valid meals on or after `day` at any canteen, oldest first (at most `limit`):
+    what a civil-affairs feed reporting a death or move with that effective date shows the officer."""
+    with scoping.unrestricted():
+        rows = db.session.execute(
+            sa.select(MealRecord.id, MealRecord.served_on, MealRecord.slot, Canteen.name, MealRecord.subsidy_fen)
+            .join(Canteen, Canteen.id == MealRecord.canteen_id)
+            .where(MealRecord.resident_id == resident_id, MealRecord.served_on >= day, MealRecord.status == VALID)
+            .order_by(MealRecord.served_on, MealRecord.id)
+            .limit(limit)
+        ).all()
+    return [
+        {"id": id_, "served_on": served_on.isoformat(), "slot": slot, "canteen_name": name, "subsidy_fen": subsidy}
+        for id_, served_on, slot, name, subsidy in rows
+    ]
+
+
 @subsidy_service.register_usage_check
 def last_meal_using(policy: SubsidyPolicy) -> date | None:
     """The last date on which a valid meal was subsidised under `policy` (any canteen, anyone asking)."""

@@ -1284,9 +1284,9 @@ def apply_civil_affairs_feed(stream: BinaryIO, *, source_name: str = "") -> Feed
     overlapping a held period or to someone deceased or moved out, a revocation with nothing
     held. This is a feed, not an all-or-nothing import: the rest is applied.
 
-    Each matched row carries `meals_after_effective_date`, the meals already recorded on or after
-    the effective date. Meals are not part of the code base yet, so the list is empty; the audit
-    scan (DESIGN.md) is what turns such meals into flags once meals exist.
+    Each matched row carries `meals_after_effective_date`, the valid meals already recorded on or
+    after the effective date (from the finder the meals domain registers), for the officer to see
+    at once; the audit scan (DESIGN.md) is what turns such meals into flags.
     """
     scoping.require_role(*OFFICERS)
     sheet = _read_table(stream.read(), FEED_COLUMNS, csv_allowed=True)
@@ -1382,10 +1382,27 @@ def _apply_feed_row(row: SheetRow, result: FeedResult, source: str) -> None:
             "event": event,
             "effective_on": effective_on,
             "applied": applied,
-            # filled once canteen/meals exists; until then there are no meals to list
-            "meals_after_effective_date": [],
+            "meals_after_effective_date": _meals_on_or_after(resident.id, effective_on),
         }
     )
+
+
+# The meals domain depends on residents, not the other way round: it registers how to list a
+# resident's meals from a date (canteen.meals.service), and the feed asks through this.
+MealFinder = Callable[[int, date], list[dict[str, Any]]]
+_meal_finders: list[MealFinder] = []
+
+
+def register_meal_finder(finder: MealFinder) -> MealFinder:
+    """Register a function answering a resident's valid meals on or after a date, as dicts
+    (`id`, `served_on`, `slot`, `canteen_name`, `subsidy_fen`). Usable as a decorator."""
+    if finder not in _meal_finders:
+        _meal_finders.append(finder)
+    return finder
+
+
+def _meals_on_or_after(resident_id: int, day: date) -> list[dict[str, Any]]:
+    return [meal for finder in _meal_finders for meal in finder(resident_id, day)]
 
 
 def _apply_event(resident: Resident, event: str, day: date, *, note: str, source: str) -> dict[str, Any]:

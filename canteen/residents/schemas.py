@@ -266,8 +266,8 @@ class FeedMatchedSchema(BaseSchema):
     meals_after_effective_date = fields.List(
         fields.Dict(),
         metadata={
-            "description": "Meals already recorded on or after the effective date, for the audit. Always empty "
-            "until meals exist in the code base (canteen/meals fills it)."
+            "description": "Valid meals already recorded on or after the effective date (id, served_on, slot, "
+            "canteen_name, subsidy_fen; at most 100), for the audit."
         },
     )
 

@@ -597,3 +597,31 @@ def test_the_roster_holds_home_residents_and_recent_eaters_only(site):
         roster = {r.id for r in meal_service.counter_roster(site["canteen"].id)}
     assert roster == {home.id, visitor.id}
     assert stranger.id not in roster
+
+
+# --- the civil-affairs feed sees meals -----------------------------------------------------------------------
+def test_a_death_reported_late_lists_the_meals_recorded_after_it(site, api):
+    from tests.residents.test_imports import FEED, upload
+    from tests.residents.workbooks import feed_csv
+
+    person = resident(site["district"])
+    before = record(site["staff"], **meal_fields(site["canteen"], person, served_on=_last_month(9)))
+    after = [
+        record(site["staff"], **meal_fields(site["canteen"], person, served_on=_last_month(day))) for day in (10, 11)
+    ]
+    with _as(site["staff"]):
+        meal_service.void_meal(after[1].id, reason="退餐")
+    db.session.commit()
+    rows = [{"id_number": person.id_number, "event": "死亡", "effective_on": _last_month(10).isoformat()}]
+    response = api(site["officer"]).post(FEED, **upload(feed_csv(rows), "feed.csv"))
+    (matched,) = response.get_json()["matched"]
+    assert matched["meals_after_effective_date"] == [
+        {
+            "id": after[0].id,
+            "served_on": _last_month(10).isoformat(),
+            "slot": "lunch",
+            "canteen_name": site["canteen"].name,
+            "subsidy_fen": after[0].subsidy_fen,
+        }
+    ]
+    assert before.id not in {m["id"] for m in matched["meals_after_effective_date"]}

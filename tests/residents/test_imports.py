@@ -530,7 +530,7 @@ def test_a_death_reported_late_takes_effect_from_its_date(api):
     (matched,) = body["matched"]
     assert matched["resident_id"] == person.id and matched["name"] == "王秀英" and matched["event"] == "death"
     assert matched["applied"]["kind"] == "status" and matched["applied"]["status"] == "deceased"
-    assert matched["effective_on"] == "2026-03-01" and matched["meals_after_effective_date"] == []
+    assert matched["effective_on"] == "2026-03-01" and matched["meals_after_effective_date"] == []  # no meals yet
     with scoping.unrestricted():
         person = resident_service.get_resident(person.id)
         db.session.refresh(person)
