@@ -362,7 +362,10 @@ def _insert_unless_recorded(values: dict[str, Any]) -> MealRecord | None:
         insert(MealRecord)
         .values(**values)
         .on_conflict_do_nothing(
-            index_elements=["resident_id", "served_on", "slot"], index_where=MealRecord.status == VALID
+            # a literal, never a bound parameter: once psycopg prepares the statement and PostgreSQL
+            # plans it generically, "status = $1" no longer matches the partial index
+            index_elements=["resident_id", "served_on", "slot"],
+            index_where=sa.text("status = 'valid'"),
         )
         .returning(MealRecord)
     )

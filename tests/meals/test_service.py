@@ -205,6 +205,17 @@ def test_a_second_meal_for_the_slot_is_refused_at_any_canteen(site):
     assert again.value.details == {"meal_id": first.id, "canteen_name": site["canteen"].name, "slot": "lunch"}
 
 
+def test_many_meals_on_one_connection(site):
+    """psycopg prepares a statement from its 5th use on a connection and PostgreSQL plans it
+    generically from the 6th execution after that: the insert must still find the partial unique
+    index then (a bound parameter in its WHERE would not)."""
+    people = [resident(site["district"]) for _ in range(15)]
+    meals = [record(site["staff"], **meal_fields(site["canteen"], person)) for person in people]
+    assert len({meal.id for meal in meals}) == 15
+    with _as(site["staff"]), pytest.raises(Conflict):
+        meal_service.record_meal(**meal_fields(site["canteen"], people[-1]))
+
+
 def test_a_voided_meal_frees_the_slot(site):
     person = resident(site["district"])
     first = record(site["staff"], **meal_fields(site["canteen"], person))
