@@ -11,6 +11,8 @@ from flask.cli import AppGroup
 from canteen.core.audit_log import Actor, set_actor
 from canteen.core.db import transaction
 from canteen.core.errors import CanteenError
+from canteen.core.money import format_yuan
+from canteen.demo import data
 from canteen.demo import service as demo_service
 from canteen.demo.data import CITY_NAME
 
@@ -30,7 +32,7 @@ DEMO_URL = "http://127.0.0.1:5000"
 )
 def load_command(if_empty: bool, residents: int) -> None:
     """Load the demo city 西宁市 (districts, canteens, kitchens, one login per role and scope,
-    and a few thousand fictitious residents).
+    a few thousand fictitious residents, a subsidy policy per district and four weeks of meals).
 
     Only into an empty database: without --if-empty a database that already holds districts is
     refused with exit code 1. The password of every demo login is the DEMO_PASSWORD setting.
@@ -52,6 +54,7 @@ def load_command(if_empty: bool, residents: int) -> None:
                     click.echo(
                         "password: the DEMO_PASSWORD setting used when it was loaded (default canteen-demo-2026)"
                     )
+                    click.echo(_counter_hint())
                     click.echo(f"open {DEMO_URL}")
                 else:
                     click.echo("(the database holds districts but none of the demo accounts)")
@@ -64,8 +67,11 @@ def load_command(if_empty: bool, residents: int) -> None:
         f"{len(city.canteens)} canteens and kitchens, {len(city.users)} logins"
     )
     click.echo(_residents_summary(city))
+    click.echo(_policies_summary(city))
+    click.echo(_meals_summary(city))
     click.echo(_login_table(city.logins))
     click.echo(f"password for every login: {password}")
+    click.echo(_counter_hint())
     click.echo(f"open {DEMO_URL}")
 
 
@@ -75,6 +81,33 @@ def _residents_summary(city: demo_service.DemoCity) -> str:
         f"residents loaded: {len(city.residents)} (fictitious: {counts['with_categories']} with eligibility "
         f"categories, {counts['with_diet']} with a diet profile, {counts['with_card']} with a meal card, "
         f"{counts['suspended']} suspended, {counts['deceased']} deceased)"
+    )
+
+
+def _policies_summary(city: demo_service.DemoCity) -> str:
+    ended = sum(1 for policy in city.policies if policy.valid_to is not None)
+    districts = len({policy.district_id for policy in city.policies})
+    return (
+        f"subsidy policies loaded: {len(city.policies)} in {districts} districts ({ended} ended and replaced), "
+        f"{sum(len(policy.rules) for policy in city.policies)} rules"
+    )
+
+
+def _meals_summary(city: demo_service.DemoCity) -> str:
+    counts = city.meal_counts
+    return (
+        f"meals loaded: {counts['valid']} from {city.meals_from} to {city.meals_to} "
+        f"({counts['delivery']} delivered, {counts['pickup']} picked up, {counts['subsidised']} subsidised, "
+        f"{counts['cap_reached']} over a cap; {counts['void']} voided), subsidies {format_yuan(counts['subsidy_fen'])} "
+        f"yuan, copay {format_yuan(counts['copay_fen'])} yuan"
+    )
+
+
+def _counter_hint() -> str:
+    canteen = data.CANTEENS[0]  # it serves breakfast, lunch and dinner
+    return (
+        "to record meals at a counter, log in as that canteen's staff (role canteen_staff, staff.<canteen code>), "
+        f"e.g. staff.{canteen.code.lower()} for {canteen.name}"
     )
 
 

@@ -1,13 +1,18 @@
-"""The demo city as plain data: 西宁市's districts, communities, canteens, kitchens and accounts.
+"""The demo city as plain data: 西宁市's districts, communities, canteens, kitchens, accounts,
+subsidy policies and what meals cost.
 
 District names and administrative division codes are real; communities, addresses, canteens
-and people are illustrative, not a register of real places or persons. Later demo content
-(residents, dishes, menus, meals) belongs here too, next to what it refers to by code.
+and people are illustrative, not a register of real places or persons. The subsidy policies
+are modelled on what Chinese cities publish (amounts per meal by category, a cap per day or
+month, Beijing's operator allowance, Xiamen's minimum meal price), not copied from one. Later
+demo content (residents, dishes, menus, meals) belongs here too, next to what it refers to by
+code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 CITY_NAME = "西宁市"
 
@@ -494,3 +499,183 @@ EMERGENCY_RELATIONS: tuple[str, ...] = ("儿子", "女儿", "儿媳", "女婿", 
 # demo phone numbers come from one block that no subscriber holds in this demo: 170 0000 xxxx
 DEMO_PHONE_PREFIX = "1700000"
 DEMO_CARD_PREFIX = "XN"
+
+
+# --- subsidy policies --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleSeed:
+    category: str  # canteen.subsidies.models.RULE_CATEGORIES
+    slot: str  # breakfast | lunch | dinner | any
+    amount_fen: int
+    unit: str = "per_meal"  # per_meal | per_day
+    min_price_fen: int | None = None
+    max_per_day: int | None = None
+    max_per_month: int | None = None
+
+    def as_rule(self) -> dict:
+        return {
+            "category": self.category,
+            "slot": self.slot,
+            "amount_fen": self.amount_fen,
+            "unit": self.unit,
+            "min_price_fen": self.min_price_fen,
+            "max_per_day": self.max_per_day,
+            "max_per_month": self.max_per_month,
+        }
+
+
+@dataclass(frozen=True)
+class PolicySeed:
+    district_code: str
+    name: str
+    valid_from: date
+    rules: tuple[RuleSeed, ...]
+    valid_to: date | None = None  # set: the policy was ended on that day and replaced
+    operator_allowance_fen: int = 0
+
+
+POLICIES_FROM = date(2025, 1, 1)
+ANY = "any"
+PER_DAY = "per_day"
+
+# One policy in force per district, open-ended; 城东区 shows a change of policy (the 2025 one
+# ended on 31 December, the 2026 one raised the amounts). Amounts are fen per meal.
+POLICIES: tuple[PolicySeed, ...] = (
+    PolicySeed(
+        "630102",
+        "城东区老年助餐补贴（2025年）",
+        POLICIES_FROM,
+        (
+            RuleSeed("aged_60_plus", ANY, 200),
+            RuleSeed("aged_80_plus", ANY, 400),
+            RuleSeed("subsistence", LUNCH, 600),
+            RuleSeed("extreme_poverty", LUNCH, 600),
+        ),
+        valid_to=date(2025, 12, 31),
+    ),
+    PolicySeed(
+        "630102",
+        "城东区老年助餐补贴（2026年调整）",
+        date(2026, 1, 1),
+        (
+            RuleSeed("aged_60_plus", ANY, 300),
+            RuleSeed("aged_80_plus", ANY, 500),
+            RuleSeed("subsistence", LUNCH, 800),
+            RuleSeed("extreme_poverty", LUNCH, 800),
+            RuleSeed("disabled", ANY, 600),
+        ),
+    ),
+    # Beijing pays the operator 3 yuan per resident served per day on top of the meal subsidy
+    PolicySeed(
+        "630103",
+        "城中区老年助餐补贴及运营补助",
+        POLICIES_FROM,
+        (
+            RuleSeed("aged_60_plus", ANY, 300),
+            RuleSeed("aged_80_plus", ANY, 500),
+            RuleSeed("subsistence", LUNCH, 800),
+            RuleSeed("extreme_poverty", LUNCH, 800),
+            RuleSeed("disabled", LUNCH, 600),
+            RuleSeed("special_care", LUNCH, 500),
+        ),
+        operator_allowance_fen=300,
+    ),
+    # Xiamen subsidises only meals of at least 10 yuan: breakfast here is at full price
+    PolicySeed(
+        "630104",
+        "城西区老年助餐补贴（每餐不低于10元）",
+        POLICIES_FROM,
+        (
+            RuleSeed("aged_60_plus", ANY, 300, min_price_fen=1000),
+            RuleSeed("aged_80_plus", ANY, 500, min_price_fen=1000),
+            RuleSeed("subsistence", LUNCH, 800, min_price_fen=1000),
+            RuleSeed("extreme_poverty", LUNCH, 800, min_price_fen=1000),
+            RuleSeed("disabled", LUNCH, 600, min_price_fen=1000),
+        ),
+    ),
+    # as Xining pays: each subsidy once a day, on the first meal it covers
+    PolicySeed(
+        "630105",
+        "城北区老年助餐补贴（每人每天一次）",
+        POLICIES_FROM,
+        (
+            RuleSeed("aged_60_plus", ANY, 300, unit=PER_DAY),
+            RuleSeed("aged_80_plus", ANY, 500, unit=PER_DAY),
+            RuleSeed("subsistence", ANY, 800, unit=PER_DAY),
+            RuleSeed("extreme_poverty", ANY, 800, unit=PER_DAY),
+        ),
+    ),
+    PolicySeed(
+        "630106",
+        "湟中区老年助餐补贴",
+        POLICIES_FROM,
+        (
+            RuleSeed("aged_60_plus", BREAKFAST, 100),
+            RuleSeed("aged_60_plus", LUNCH, 300, max_per_month=31),
+            RuleSeed("aged_80_plus", LUNCH, 500, max_per_month=31),
+            RuleSeed("subsistence", LUNCH, 800, max_per_month=31),
+            RuleSeed("extreme_poverty", LUNCH, 800, max_per_month=31),
+        ),
+    ),
+    # at most two subsidised meals a day for the age subsidy
+    PolicySeed(
+        "630121",
+        "大通县老年助餐补贴",
+        POLICIES_FROM,
+        (
+            RuleSeed("aged_60_plus", ANY, 300, max_per_day=2),
+            RuleSeed("aged_80_plus", ANY, 500, max_per_day=2),
+            RuleSeed("subsistence", LUNCH, 800),
+            RuleSeed("extreme_poverty", LUNCH, 800),
+            RuleSeed("disabled", ANY, 600),
+            RuleSeed("living_alone", LUNCH, 400),
+        ),
+    ),
+    PolicySeed(
+        "630123",
+        "湟源县老年助餐补贴",
+        POLICIES_FROM,
+        (
+            RuleSeed("aged_60_plus", LUNCH, 200),
+            RuleSeed("aged_80_plus", LUNCH, 400),
+            RuleSeed("subsistence", LUNCH, 600),
+            RuleSeed("extreme_poverty", LUNCH, 800),
+            RuleSeed("disabled", LUNCH, 500),
+        ),
+    ),
+)
+
+
+# --- meals -------------------------------------------------------------------------------------
+# what a meal costs (fen), by kind of canteen and slot; a meal point serves a smaller set lunch
+MEAL_PRICES: dict[str, dict[str, int]] = {
+    "canteen": {BREAKFAST: 500, LUNCH: 1200, DINNER: 1000},
+    "meal_point": {LUNCH: 1000},
+}
+# a few canteens charge otherwise (in the city centre lunch has an extra dish)
+MEAL_PRICE_OVERRIDES: dict[str, dict[str, int]] = {
+    "CZ-NDJ": {LUNCH: 1500, DINNER: 1200},
+    "CD-DGDJ": {LUNCH: 1500},
+}
+
+# why counter staff vouched for a resident instead of a card or ID
+ATTEST_REASONS: tuple[str, ...] = (
+    "老人忘带卡，工作人员认识本人",
+    "卡片损坏，已登记补办",
+    "老人忘带卡，社区网格员在场确认",
+)
+# why a meal was voided at the counter, right after it was recorded
+VOID_REASONS: tuple[str, ...] = (
+    "老人临时有事未取餐，已退款",
+    "刷错卡，登记错人",
+    "老人身体不适未用餐，餐费已退",
+)
+# the one void that was corrected by recording the meal again
+CORRECTION_REASON = "录入错误：应为打包自取，已重新登记"
+# who collected a meal on a resident's behalf (the resident's surname is added for family)
+COLLECTORS: tuple[tuple[str, str, bool], ...] = (
+    ("女儿", "女士", True),
+    ("儿子", "先生", True),
+    ("儿媳", "女士", False),
+    ("邻居", "阿姨", False),
+)

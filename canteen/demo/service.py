@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -14,12 +14,17 @@ from canteen.core import clock, scoping
 from canteen.core.db import advisory_lock
 from canteen.core.errors import Conflict
 from canteen.demo import data
+from canteen.demo import meals as demo_meals
 from canteen.demo import residents as demo_residents
 from canteen.extensions import db
+from canteen.meals import service as meal_service
+from canteen.meals.models import MealRecord
 from canteen.org import service as org_service
 from canteen.org.models import Canteen, Community, District
 from canteen.residents import service as resident_service
 from canteen.residents.models import Resident
+from canteen.subsidies import service as subsidy_service
+from canteen.subsidies.models import SubsidyPolicy
 
 # the same key in every process, so two loaders started at once take turns (PostgreSQL)
 
@@ -50,6 +55,10 @@ class DemoCity:
     users: dict[str, User] = field(default_factory=dict)  # by username
     residents: list[Resident] = field(default_factory=list)  # in the order they were registered
     resident_counts: Counter[str] = field(default_factory=Counter)  # "with_card", "suspended", ... (from the seeds)
+    policies: list[SubsidyPolicy] = field(default_factory=list)  # in the order they were created
+    meal_counts: Counter[str] = field(default_factory=Counter)  # "valid", "void", "delivery", "subsidy_fen", ...
+    meals_from: date | None = None  # the first day with meals
+    meals_to: date | None = None  # the load date
 
     @property
     def logins(self) -> list[DemoLogin]:
@@ -80,7 +89,13 @@ def load_demo_city(*, password: str, residents: int = DEFAULT_RESIDENTS, today: 
       `kitchen.<code>` for each kitchen and `staff.<code>` for each canteen, all with `password`;
     - `residents` fictitious residents (default 3,000; see `canteen.demo.residents`), registered
       by their district's officer on dates up to `today` (default: today), with categories, diet
-      profiles, consent, meal cards and a few suspensions and deaths.
+      profiles, consent, meal cards and a few suspensions and deaths;
+    - a subsidy policy per district (`data.POLICIES`: amounts by category and slot, a per-day
+      rule, caps, a minimum price, an operator allowance; in 城东区 an ended policy and its
+      successor), created by the district's officer;
+    - the meals of the four weeks before `today` and those of `today` served by now (see
+      `canteen.demo.meals`), recorded through the meals service by each canteen's counter
+      account (`staff.<code>`), so every subsidy is decided by the money path; a few voided.
 
     Refused (409 `demo_city_not_empty`) when any district exists. Only flushes: the caller
     commits. Writes are audit-logged when an actor is set.
@@ -91,10 +106,14 @@ def load_demo_city(*, password: str, residents: int = DEFAULT_RESIDENTS, today: 
             "The database already holds districts; the demo city loads only into an empty one.",
             code="demo_city_not_empty",
         )
+    today = today or clock.today()
     city = DemoCity()
     _load_organisation(city)
     _load_accounts(city, password=password)
-    _load_residents(city, count=residents, today=today or clock.today())
+    seeds = demo_residents.generate_residents(residents, today=today)
+    _load_residents(city, seeds)
+    _load_policies(city)
+    _load_meals(city, seeds, today=today)
     return city
 
 
@@ -143,15 +162,10 @@ def _load_accounts(city: DemoCity, *, password: str) -> None:
         )
 
 
-def _load_residents(city: DemoCity, *, count: int, today: date) -> None:
-    # Each resident is recorded as registered by their district's officer. The loader keeps the
-    # system scope while doing so (a scope with the officer's user id): the services apply the same
-    # rules, and thousands of registrations skip building the officer's row filters for every query.
-    officers = {
-        seed.code: scoping.Scope(role=scoping.SYSTEM.role, user_id=city.users[f"officer.{seed.slug}"].id)
-        for seed in data.DISTRICTS
-    }
-    for seed in demo_residents.generate_residents(count, today=today):
+def _load_residents(city: DemoCity, seeds: list[demo_residents.ResidentSeed]) -> None:
+    # each resident is recorded as registered by their district's officer
+    officers = _officer_scopes(city)
+    for seed in seeds:
         with scoping.acting_as(officers[seed.district_code]):
             resident = resident_service.register_resident(
                 name=seed.name,
@@ -186,6 +200,81 @@ def _load_residents(city: DemoCity, *, count: int, today: date) -> None:
                 )
         city.residents.append(resident)
         city.resident_counts.update(_features(seed))
+
+
+def _officer_scopes(city: DemoCity) -> dict[str, scoping.Scope]:
+    # Each district's writes are recorded as its officer's. The loader keeps the system scope while
+    # doing so (a scope with the officer's user id): the services apply the same rules, and
+    # thousands of writes skip building the officer's row filters for every query.
+    return {
+        seed.code: scoping.Scope(role=scoping.SYSTEM.role, user_id=city.users[f"officer.{seed.slug}"].id)
+        for seed in data.DISTRICTS
+    }
+
+
+def _load_policies(city: DemoCity) -> None:
+    officers = _officer_scopes(city)
+    for seed in data.POLICIES:
+        with scoping.acting_as(officers[seed.district_code]):
+            policy = subsidy_service.create_policy(
+                district_id=city.districts[seed.district_code].id,
+                name=seed.name,
+                valid_from=seed.valid_from,
+                operator_allowance_fen=seed.operator_allowance_fen,
+                rules=[rule.as_rule() for rule in seed.rules],
+            )
+            # an ended policy ran open-ended until the officer ended it, before its successor
+            if seed.valid_to is not None:
+                subsidy_service.end_policy(policy.id, valid_to=seed.valid_to)
+        city.policies.append(policy)
+
+
+def _load_meals(city: DemoCity, seeds: list[demo_residents.ResidentSeed], *, today: date) -> None:
+    # Only meals served by now: the meals service refuses a meal served in the future.
+    until = min(clock.now(), datetime.combine(today, time.max, tzinfo=clock.TIME_ZONE))
+    plan = demo_meals.plan_meals(seeds, today=today, until=until)
+    city.meals_from, city.meals_to = today - timedelta(days=demo_meals.DAYS), today
+    # Each canteen's meals are recorded by its counter account. As for the residents, the loader
+    # keeps the system scope with that account's user id: for what the demo records (active
+    # residents, at the account's own canteen) the meals service applies exactly the counter's
+    # rules, and some six thousand meals skip building staff row filters for every query.
+    counters = {
+        seed.code: scoping.Scope(role=scoping.SYSTEM.role, user_id=city.users[f"staff.{seed.code.lower()}"].id)
+        for seed in data.CANTEENS
+    }
+    for seed in plan:
+        with scoping.acting_as(counters[seed.canteen_code]):
+            meal = _record(city, seed)
+            if seed.void_reason:
+                meal_service.void_meal(meal.id, reason=seed.void_reason)
+                city.meal_counts["void"] += 1
+                if seed.replaced_by is not None:
+                    meal = _record(city, seed.replaced_by)
+            if meal.is_valid:
+                city.meal_counts.update(_meal_features(meal))
+
+
+def _record(city: DemoCity, seed: demo_meals.MealSeed) -> MealRecord:
+    return meal_service.record_meal(
+        canteen_id=city.canteens[seed.canteen_code].id,
+        resident_id=city.residents[seed.resident].id,
+        served_on=seed.served_on,
+        served_at=seed.served_at,
+        slot=seed.slot,
+        mode=seed.mode,
+        price_fen=seed.price_fen,
+        payment_method=seed.payment_method,
+        verification=seed.verification,
+        attest_reason=seed.attest_reason,
+        collected_by=seed.collected_by,
+    )
+
+
+def _meal_features(meal: MealRecord) -> Counter[str]:
+    counts = Counter({"valid": 1, meal.mode: 1, "subsidy_fen": meal.subsidy_fen, "copay_fen": meal.copay_fen})
+    counts["subsidised" if meal.subsidy_fen else "full_price"] += 1
+    counts.update(warning["code"] for warning in meal.warnings)
+    return counts
 
 
 def _features(seed: demo_residents.ResidentSeed) -> list[str]:

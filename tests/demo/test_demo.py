@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,13 +17,17 @@ from canteen.core.audit_log import Actor, AuditEntry, set_actor
 from canteen.core.errors import Conflict
 from canteen.demo import data
 from canteen.demo import service as demo_service
+from canteen.demo.meals import DAYS, is_active_on, is_open, plan_meals
 from canteen.demo.residents import generate_residents
 from canteen.extensions import db
+from canteen.meals.models import VALID, VOID, MealRecord
 from canteen.org import service as org_service
 from canteen.org.models import SLOTS, Canteen, CanteenKind, Community, District
 from canteen.residents import id_numbers
 from canteen.residents import service as resident_service
 from canteen.residents.models import CATEGORIES, MealCard, Resident, ResidentCategory, ResidentStatusChange
+from canteen.subsidies import service as subsidy_service
+from canteen.subsidies.models import RULE_CATEGORIES, SubsidyPolicy, SubsidyRule
 from tests.factories import DistrictFactory
 
 DIVISION_CODES = {
@@ -177,6 +182,9 @@ def test_command_loads_the_city_and_prints_the_logins(app):
     assert _count(District) == 7
     assert "residents loaded: 25 (fictitious" in result.output
     assert _count(Resident) == 25
+    assert f"subsidy policies loaded: {len(data.POLICIES)} in 7 districts (1 ended and replaced)" in result.output
+    assert f"meals loaded: {_count(MealRecord, MealRecord.status == VALID)} from " in result.output
+    assert "log in as that canteen's staff (role canteen_staff" in result.output and "staff.cd-dgdj" in result.output
     for username in ("admin", "officer.datong", "kitchen.cb-zycf", "staff.cd-zjq"):
         assert username in result.output
     assert "东关大街社区爱老幸福食堂" in result.output
@@ -188,14 +196,16 @@ def test_command_loads_the_city_and_prints_the_logins(app):
 def test_command_if_empty_leaves_a_loaded_city_alone(app):
     _load(app)
     db.session.commit()
-    users, canteens = _count(User), _count(Canteen)
+    before = [_count(model) for model in (User, Canteen, Resident, SubsidyPolicy, MealRecord, AuditEntry)]
+    assert before[3] and before[4], "policies and meals were loaded"
 
     result = app.test_cli_runner().invoke(args=["demo", "load", "--if-empty", "--residents", "5"])
 
     assert result.exit_code == 0, result.output
     assert "already" in result.output
     assert "officer.chengdong" in result.output and "DEMO_PASSWORD" in result.output
-    assert (_count(District), _count(User), _count(Canteen)) == (7, users, canteens)
+    assert _count(District) == 7
+    assert [_count(model) for model in (User, Canteen, Resident, SubsidyPolicy, MealRecord, AuditEntry)] == before
 
 
 def test_command_refuses_a_non_empty_database(app):
@@ -351,3 +361,169 @@ def test_demo_residents_are_found_at_the_counter(app, as_user):
         assert {r.district_id for r in resident_service.search_residents(q="z", page_size=500).items} <= {
             resident.district_id
         }
+
+
+# --- subsidy policies and meals -------------------------------------------------------------------
+MEAL_RESIDENTS = 120  # enough for regulars, delivery and the unusual meals, still quick
+
+
+def test_policy_content_is_consistent():
+    districts = {seed.code for seed in data.DISTRICTS}
+    assert {seed.district_code for seed in data.POLICIES} == districts, "a policy in every district"
+    for seed in data.POLICIES:
+        assert seed.rules and len({(r.category, r.slot) for r in seed.rules}) == len(seed.rules)
+        for rule in seed.rules:
+            assert rule.category in RULE_CATEGORIES and rule.slot in (*SLOTS, "any") and rule.amount_fen > 0
+    rules = [rule for seed in data.POLICIES for rule in seed.rules]
+    assert any(rule.unit == "per_day" for rule in rules)
+    assert any(rule.min_price_fen for rule in rules) and any(rule.max_per_month for rule in rules)
+    assert any(seed.operator_allowance_fen for seed in data.POLICIES)
+    for canteen in data.CANTEENS:
+        assert all(data.MEAL_PRICES[canteen.kind].get(slot) for slot in canteen.slots), canteen.code
+
+
+def test_loads_a_policy_per_district_without_overlaps(app):
+    today = clock.today()
+    city = _load(app, today=today)
+    db.session.flush()
+
+    policies = _all(SubsidyPolicy)
+    assert len(policies) == len(city.policies) == len(data.POLICIES)
+    officers = {u.district_id: u.id for u in city.users.values() if u.role == "district_officer"}
+    for district in city.districts.values():
+        own = sorted((p for p in policies if p.district_id == district.id), key=lambda p: p.valid_from)
+        assert own, district.name
+        for earlier, later in itertools.pairwise(own):
+            assert earlier.valid_to is not None and earlier.valid_to < later.valid_from, "policies never overlap"
+        assert own[-1].valid_to is None, "the newest one is open-ended"
+        assert own[-1].valid_from <= today - timedelta(days=DAYS), "in force before the first meal"
+        assert subsidy_service.policy_in_force(district.id, today) == own[-1]
+        assert all(p.created_by_id == officers[district.id] for p in own), "created by the district's officer"
+    ended = [p for p in policies if p.valid_to is not None]
+    assert len(ended) == 1 and ended[0].ended_by_id == ended[0].created_by_id and ended[0].ended_at
+    assert _count(SubsidyRule) == sum(len(seed.rules) for seed in data.POLICIES)
+
+
+class _EarlierMeals:
+    """The usage the meals service saw when it recorded `meal`: the resident's valid meals with a
+    lower id that a rule subsidised (the demo voids a meal at once, before the resident's next)."""
+
+    def __init__(self, meal: MealRecord) -> None:
+        self.rows = db.session.execute(
+            sa.select(MealRecord.rule_id, MealRecord.served_on).where(
+                MealRecord.resident_id == meal.resident_id,
+                MealRecord.id < meal.id,
+                MealRecord.status == VALID,
+                MealRecord.subsidy_fen > 0,
+            )
+        ).all()
+
+    def subsidised_meals(self, rule_id: int, *, day: date) -> int:
+        return sum(1 for rule, served_on in self.rows if rule == rule_id and served_on == day)
+
+    def subsidised_meals_in_month(self, rule_id: int, *, month_of: date) -> int:
+        month = (month_of.year, month_of.month)
+        return sum(1 for rule, on in self.rows if rule == rule_id and (on.year, on.month) == month)
+
+
+# a past load date: every meal of that day was served; its four weeks cross a month and 城东区's
+# change of policy on 1 January
+MEALS_LOADED_ON = date(2026, 1, 20)
+
+
+def test_loads_weeks_of_meals_through_the_counters(app):
+    today = MEALS_LOADED_ON
+    city = _load(app, residents=MEAL_RESIDENTS, today=today)
+    db.session.flush()
+
+    meals = _all(MealRecord)
+    valid = [m for m in meals if m.status == VALID]
+    assert city.meal_counts["valid"] == len(valid) and city.meal_counts["void"] == len(meals) - len(valid)
+    days = {m.served_on for m in meals}
+    assert min(days) == today - timedelta(days=DAYS) and max(days) == today, "four weeks up to the load date"
+    assert len(days) >= 21
+    assert "lunch" in {m.slot for m in valid} and {m.mode for m in valid} == {"dine_in", "pickup", "delivery"}
+    assert len({m.payment_method for m in valid}) >= 3
+    assert len({m.resident_id for m in valid}) >= MEAL_RESIDENTS // 10
+
+    canteens = {c.id: c for c in _all(Canteen)}
+    residents = {r.id: r for r in _all(Resident)}
+    staff = {u.canteen_id: u.id for u in city.users.values() if u.role == "canteen_staff"}
+    assert Counter((m.resident_id, m.served_on, m.slot) for m in valid).most_common(1)[0][1] == 1
+    for meal in meals:
+        canteen, resident = canteens[meal.canteen_id], residents[meal.resident_id]
+        assert not canteen.is_closed_on(meal.served_on) and meal.slot in canteen.opening_hours, meal.id
+        assert resident_service.is_active_on(resident, meal.served_on), meal.id
+        assert meal.recorded_by_id == staff[canteen.id], "recorded by the canteen's counter account"
+        assert meal.served_at is not None and meal.served_at.astimezone(clock.TIME_ZONE).date() == meal.served_on
+        assert meal.mode != "delivery" or resident.delivery_registered
+        assert (meal.verification == "staff_attested") == bool(meal.attest_reason)
+        codes = {w["code"] for w in meal.warnings}
+        opens, closes = canteen.opening_hours[meal.slot]
+        served = meal.served_at.astimezone(clock.TIME_ZONE).time()
+        assert ("outside_opening_hours" in codes) != (time.fromisoformat(opens) <= served <= time.fromisoformat(closes))
+        assert ("collected_by_proxy" in codes) == bool(meal.collected_by)
+        assert (meal.status == VOID) == bool(meal.void_reason) and (meal.status == VOID) == (
+            meal.voided_by_id is not None
+        )
+    assert any(m.verification == "staff_attested" for m in meals)
+    assert any(m.collected_by for m in meals) and any(m.status == VOID for m in meals)
+    assert any("outside_opening_hours" in {w["code"] for w in m.warnings} for m in meals)
+    corrected = next(m for m in meals if m.void_reason == data.CORRECTION_REASON)
+    again = [
+        m
+        for m in valid
+        if (m.resident_id, m.served_on, m.slot) == (corrected.resident_id, corrected.served_on, corrected.slot)
+    ]
+    assert len(again) == 1 and again[0].mode == "pickup" and again[0].id > corrected.id
+
+    # every subsidy is the money path's decision, given the meals recorded before it
+    for meal in valid:
+        decision = subsidy_service.best_rule(
+            resident=residents[meal.resident_id],
+            canteen=canteens[meal.canteen_id],
+            day=meal.served_on,
+            slot=meal.slot,
+            price_fen=meal.price_fen,
+            usage=_EarlierMeals(meal),
+        )
+        assert (meal.rule_id, meal.subsidy_fen, meal.copay_fen) == (
+            decision.rule.id if decision.rule else None,
+            decision.subsidy_fen,
+            decision.copay_fen,
+        ), meal.id
+        assert meal.subsidy_fen <= meal.price_fen and meal.copay_fen == meal.price_fen - meal.subsidy_fen
+        if meal.rule_id is not None:
+            held = resident_service.categories_on(residents[meal.resident_id], meal.served_on)
+            assert meal.subsidy_category in held and meal.rule.policy.covers(meal.served_on)
+            assert meal.rule.policy.district_id == canteens[meal.canteen_id].district_id
+    assert any(m.subsidy_fen for m in valid) and any(not m.subsidy_fen for m in valid)
+    used = {m.policy_id for m in valid if m.policy_id}
+    assert {p.name for p in city.policies if p.id in used} >= {
+        s.name for s in data.POLICIES if s.district_code == "630102"
+    }
+
+
+def test_meals_are_dated_relative_to_the_load_date_and_only_served_ones():
+    today = TODAY
+    seeds = generate_residents(3000, today=today)
+    morning = datetime.combine(today, time(10, 0), tzinfo=clock.TIME_ZONE)
+    plan = plan_meals(seeds, today=today, until=morning)
+
+    assert plan == plan_meals(seeds, today=today, until=morning), "deterministic"
+    assert (
+        plan[: len(plan) // 2] == plan_meals(seeds, today=today, until=morning - timedelta(hours=12))[: len(plan) // 2]
+    )
+    # `flask demo load` records these through the service: keep it to some thousands
+    assert 4000 <= len(plan) <= 7000
+    assert {m.slot for m in plan if m.served_on == today} == {"breakfast"}, "today: only what was served by 10:00"
+    assert {m.slot for m in plan} == set(SLOTS) and {m.mode for m in plan} == {"dine_in", "pickup", "delivery"}
+    assert len({m.canteen_code for m in plan}) == len(data.CANTEENS)
+    assert all(m.served_at <= morning for m in plan)
+    assert min(m.served_on for m in plan) == today - timedelta(days=DAYS)
+    canteens = {c.code: c for c in data.CANTEENS}
+    for meal in plan:
+        assert is_open(canteens[meal.canteen_code], meal.served_on, meal.slot)
+        assert is_active_on(seeds[meal.resident], meal.served_on)
+        assert meal.mode != "delivery" or seeds[meal.resident].delivery_registered
+    assert Counter((m.resident, m.served_on, m.slot) for m in plan).most_common(1)[0][1] == 1
