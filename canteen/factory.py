@@ -32,6 +32,7 @@ PAGE_BLUEPRINTS = (
     "canteen.org.views",
     "canteen.residents.views",
     "canteen.subsidies.views",
+    "canteen.meals.views",
 )
 
 
