@@ -26,6 +26,7 @@ API_BLUEPRINTS = (
     "canteen.residents.api",
     "canteen.subsidies.api",
     "canteen.meals.api",
+    "canteen.food_safety.api",
 )
 PAGE_BLUEPRINTS = (
     "canteen.auth.views",
@@ -33,6 +34,7 @@ PAGE_BLUEPRINTS = (
     "canteen.residents.views",
     "canteen.subsidies.views",
     "canteen.meals.views",
+    "canteen.food_safety.views",
 )
 
 
@@ -181,10 +183,11 @@ def register_commands(app: Flask) -> None:
     from canteen.auth.cli import users_cli
     from canteen.core.audit_log import audit_cli
     from canteen.demo.cli import demo_cli
+    from canteen.food_safety.cli import food_safety_cli
     from canteen.meals.cli import meals_cli
     from canteen.residents.cli import residents_cli
 
-    for group in (users_cli, audit_cli, demo_cli, residents_cli, meals_cli):
+    for group in (users_cli, audit_cli, demo_cli, residents_cli, meals_cli, food_safety_cli):
         app.cli.add_command(group)
 
 

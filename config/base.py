@@ -57,6 +57,29 @@ class BaseConfig:
     MEAL_IDEMPOTENCY_DAYS = 7
     MEAL_IDEMPOTENCY_WAIT_MS = 5000
 
+    # food safety (canteen.food_safety.rules holds the statutory numbers: 125 g and 48 h per sample,
+    # one-year certificates; a setting below may tighten a statutory limit, never loosen it).
+    # Cold-storage limits per device kind, [lowest, highest] °C, both inclusive (null: no limit):
+    # refrigerated 0–8 °C is SAMR 《餐饮服务食品安全操作规范》 (2018)'s 冷藏, also for the dedicated
+    # sample refrigerator (留样, GB 31654-2021); freezers at or below −18 °C is the programme's limit.
+    FOOD_SAFETY_DEVICE_LIMITS_C = {
+        "refrigerator": [0.0, 8.0],
+        "sample_refrigerator": [0.0, 8.0],
+        "freezer": [None, -18.0],
+    }
+    FOOD_SAFETY_READINGS_PER_DAY = 2  # each device, at least twice a day (at least 2)
+    FOOD_SAFETY_READINGS_DEADLINE = "20:00"  # Asia/Shanghai; fewer readings by then is a deviation
+    # the daily checklist besides the morning check (晨检, always asked): known item keys
+    # (canteen.food_safety.rules.KNOWN_CHECKLIST_ITEMS; also food_storage, hand_hygiene) or a city's
+    # own item as {"key": "gas_safety", "label": "Gas safety", "label_zh": "燃气安全检查"}
+    FOOD_SAFETY_CHECKLIST_ITEMS = ["tableware_disinfection", "pest_control", "raw_cooked_separation", "waste_disposal"]
+    FOOD_SAFETY_CHECKLIST_DEADLINE = "10:00"  # missing or failed by then is a deviation
+    # a slot's samples are due by the end of its opening hours plus the grace; where a site has no
+    # hours for the slot, by the fixed time
+    FOOD_SAFETY_SAMPLE_GRACE_MINUTES = 60
+    FOOD_SAFETY_SAMPLE_DEADLINES = {"breakfast": "10:00", "lunch": "14:30", "dinner": "20:30"}
+    FOOD_SAFETY_CERTIFICATE_WARNING_DAYS = 30  # certificates expiring within this many days are listed
+
     # pages
     BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

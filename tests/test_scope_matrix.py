@@ -30,6 +30,7 @@ from tests.factories import (
     officer,
     resident,
 )
+from tests.food_safety import scope_rows
 
 ROLES = ("anonymous", "admin", "officer", "staff", "kitchen")
 _unique = itertools.count(1)
@@ -54,6 +55,7 @@ class City:
     policy_b: Any = None
     meal_a: Any = None  # resident_a's breakfast today at canteen_a
     meal_b: Any = None  # resident_b's breakfast today at canteen_b
+    food_safety: Any = None  # staff, devices, samples, deviations of A, B and K (tests/food_safety/scope_rows.py)
 
 
 @pytest.fixture
@@ -111,6 +113,7 @@ def city() -> City:
         policy_b,
         meal_a,
         meal_b,
+        scope_rows.food_safety_rows(canteen_a, canteen_b, kitchen),
     )
 
 
@@ -226,6 +229,19 @@ CREATE_A = {"admin": 201, "officer": 201, "staff": 403, "kitchen": 403}
 CREATE_B = {"admin": 201, "officer": 404, "staff": 403, "kitchen": 403}
 RECORD_A = {"admin": 201, "officer": 403, "staff": 201, "kitchen": 403}
 RECORD_B = {"admin": 201, "officer": 403, "staff": 404, "kitchen": 403}
+# food safety: a site's own staff record (kitchen staff at their kitchen only); officers read
+FS_RECORD_A = {"admin": 201, "officer": 403, "staff": 201, "kitchen": 404}
+FS_RECORD_B = {"admin": 201, "officer": 403, "staff": 404, "kitchen": 404}
+FS_RECORD_K = {"admin": 201, "officer": 403, "staff": 404, "kitchen": 201}
+FS_WRITE_A = {"admin": 200, "officer": 403, "staff": 200, "kitchen": 404}
+FS_WRITE_B = {"admin": 200, "officer": 403, "staff": 404, "kitchen": 404}
+FS_WRITE_K = {"admin": 200, "officer": 403, "staff": 404, "kitchen": 200}
+
+
+def _fs_action(c: City) -> dict:
+    return {"cause": "冰箱门未关严", "action_taken": "调整门封，复测温度", "affected_food": "无受影响食品"}
+
+
 ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/api/v1/me", None, ALL_OK),
     ("GET", "/api/v1/auth/tokens", None, ALL_OK),
@@ -384,6 +400,151 @@ ENDPOINTS: list[tuple[str, str, Any, dict[str, int]]] = [
         None,
         {"admin": 200, "officer": 404, "staff": 404, "kitchen": 403},
     ),
+    # food safety: each site's own staff (canteen or kitchen) record for their site only; officers
+    # read their district's and verify deviations; a kitchen's staff see nothing of the canteens it supplies
+    ("GET", "/api/v1/food-safety/staff", None, ALL_OK),
+    ("POST", "/api/v1/food-safety/staff", scope_rows.site_body("canteen_a", name="厨师", job="cook"), FS_RECORD_A),
+    ("POST", "/api/v1/food-safety/staff", scope_rows.site_body("canteen_b", name="厨师", job="cook"), FS_RECORD_B),
+    ("POST", "/api/v1/food-safety/staff", scope_rows.site_body("kitchen", name="司机", job="driver"), FS_RECORD_K),
+    ("GET", "/api/v1/food-safety/staff/{c.food_safety.a.staff.id}", None, READ_A),
+    ("GET", "/api/v1/food-safety/staff/{c.food_safety.b.staff.id}", None, ONLY_ADMIN_SEES),
+    ("PATCH", "/api/v1/food-safety/staff/{c.food_safety.a.staff.id}", lambda c: {"job": "server"}, FS_WRITE_A),
+    ("PATCH", "/api/v1/food-safety/staff/{c.food_safety.b.staff.id}", lambda c: {"job": "server"}, FS_WRITE_B),
+    (
+        "POST",
+        "/api/v1/food-safety/staff/{c.food_safety.a.staff.id}/certificates",
+        lambda c: {"number": f"JKZ{next(_unique)}", "issued_on": clock.today().isoformat()},
+        FS_RECORD_A,
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/staff/{c.food_safety.b.staff.id}/certificates",
+        lambda c: {"number": f"JKZ{next(_unique)}", "issued_on": clock.today().isoformat()},
+        FS_RECORD_B,
+    ),
+    ("GET", "/api/v1/food-safety/certificate-alerts", None, ALL_OK),
+    ("GET", "/api/v1/food-safety/devices", None, ALL_OK),
+    (
+        "POST",
+        "/api/v1/food-safety/devices",
+        scope_rows.site_body("canteen_a", name="冷藏柜", kind="refrigerator"),
+        FS_RECORD_A,
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/devices",
+        scope_rows.site_body("canteen_b", name="冷藏柜", kind="refrigerator"),
+        FS_RECORD_B,
+    ),
+    ("GET", "/api/v1/food-safety/devices/{c.food_safety.a.device.id}", None, READ_A),
+    ("GET", "/api/v1/food-safety/devices/{c.food_safety.b.device.id}", None, ONLY_ADMIN_SEES),
+    ("PATCH", "/api/v1/food-safety/devices/{c.food_safety.a.device.id}", lambda c: {"retired_on": None}, FS_WRITE_A),
+    ("PATCH", "/api/v1/food-safety/devices/{c.food_safety.b.device.id}", lambda c: {"retired_on": None}, FS_WRITE_B),
+    ("GET", "/api/v1/food-safety/readings", None, ALL_OK),
+    (
+        "POST",
+        "/api/v1/food-safety/readings",
+        lambda c: {"device_id": c.food_safety.a.device.id, "temperature_c": 4.5},
+        FS_RECORD_A,
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/readings",
+        lambda c: {"device_id": c.food_safety.b.device.id, "temperature_c": 4.5},
+        FS_RECORD_B,
+    ),
+    ("GET", "/api/v1/food-safety/served-dishes?site_id={c.canteen_a.id}&day=2026-11-23", None, READ_A),
+    ("GET", "/api/v1/food-safety/served-dishes?site_id={c.canteen_b.id}&day=2026-11-23", None, ONLY_ADMIN_SEES),
+    (
+        "POST",
+        "/api/v1/food-safety/served-dishes",
+        scope_rows.site_body("canteen_a", day="2026-11-23", slot="lunch", dishes=["米饭", "红烧肉"]),
+        FS_WRITE_A,
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/served-dishes",
+        scope_rows.site_body("canteen_b", day="2026-11-23", slot="lunch", dishes=["米饭"]),
+        FS_WRITE_B,
+    ),
+    ("GET", "/api/v1/food-safety/samples", None, ALL_OK),
+    ("POST", "/api/v1/food-safety/samples", scope_rows.sample_body("canteen_a", "a"), FS_RECORD_A),
+    ("POST", "/api/v1/food-safety/samples", scope_rows.sample_body("canteen_b", "b"), FS_RECORD_B),
+    ("POST", "/api/v1/food-safety/samples", scope_rows.sample_body("kitchen", "kitchen"), FS_RECORD_K),
+    ("GET", "/api/v1/food-safety/samples/{c.food_safety.a.sample.id}", None, READ_A),
+    ("GET", "/api/v1/food-safety/samples/{c.food_safety.b.sample.id}", None, ONLY_ADMIN_SEES),
+    ("POST", "/api/v1/food-safety/samples/{c.food_safety.a.sample.id}/dispose", None, FS_WRITE_A),
+    ("POST", "/api/v1/food-safety/samples/{c.food_safety.b.sample.id}/dispose", None, FS_WRITE_B),
+    (
+        "POST",
+        "/api/v1/food-safety/checklist-entries",
+        scope_rows.site_body("canteen_a", day="2026-11-23", item="pest_control", passed=True),
+        FS_RECORD_A,
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/checklist-entries",
+        scope_rows.site_body("canteen_b", day="2026-11-23", item="pest_control", passed=True),
+        FS_RECORD_B,
+    ),
+    ("POST", "/api/v1/food-safety/morning-checks", scope_rows.morning_check_body("canteen_a", "a"), FS_RECORD_A),
+    ("POST", "/api/v1/food-safety/morning-checks", scope_rows.morning_check_body("canteen_b", "b"), FS_RECORD_B),
+    ("GET", "/api/v1/food-safety/day?site_id={c.canteen_a.id}", None, READ_A),
+    ("GET", "/api/v1/food-safety/day?site_id={c.canteen_b.id}", None, ONLY_ADMIN_SEES),
+    ("GET", "/api/v1/food-safety/day?site_id={c.kitchen.id}", None, {**READ_A, "staff": 404, "kitchen": 200}),
+    ("GET", "/api/v1/food-safety/deviations", None, ALL_OK),
+    (
+        "POST",
+        "/api/v1/food-safety/deviations",
+        scope_rows.site_body("canteen_a", kind="reported", found="发现鼠迹"),
+        {**CREATE_A, "staff": 201, "kitchen": 404},
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/deviations",
+        scope_rows.site_body("canteen_b", kind="reported", found="发现鼠迹"),
+        {"admin": 201, "officer": 404, "staff": 404, "kitchen": 404},
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/deviations",
+        scope_rows.site_body("kitchen", kind="delivery_temperature", found="送达时菜品 45 ℃"),
+        {**CREATE_A, "staff": 404, "kitchen": 201},
+    ),
+    ("GET", "/api/v1/food-safety/deviations/{c.food_safety.a.open.id}", None, READ_A),
+    ("GET", "/api/v1/food-safety/deviations/{c.food_safety.b.open.id}", None, ONLY_ADMIN_SEES),
+    ("POST", "/api/v1/food-safety/deviations/{c.food_safety.a.open.id}/acknowledge", None, FS_WRITE_A),
+    ("POST", "/api/v1/food-safety/deviations/{c.food_safety.b.open.id}/acknowledge", None, FS_WRITE_B),
+    ("POST", "/api/v1/food-safety/deviations/{c.food_safety.kitchen.open.id}/acknowledge", None, FS_WRITE_K),
+    ("POST", "/api/v1/food-safety/deviations/{c.food_safety.a.acknowledged.id}/action", _fs_action, FS_WRITE_A),
+    ("POST", "/api/v1/food-safety/deviations/{c.food_safety.b.acknowledged.id}/action", _fs_action, FS_WRITE_B),
+    (
+        "POST",
+        "/api/v1/food-safety/deviations/{c.food_safety.a.action_recorded.id}/corrections",
+        lambda c: {**_fs_action(c), "reason": "补充说明"},
+        FS_WRITE_A,
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/deviations/{c.food_safety.b.action_recorded.id}/corrections",
+        lambda c: {**_fs_action(c), "reason": "补充说明"},
+        FS_WRITE_B,
+    ),
+    ("POST", "/api/v1/food-safety/deviations/{c.food_safety.a.action_recorded.id}/verify", None, WRITE_A),
+    ("POST", "/api/v1/food-safety/deviations/{c.food_safety.b.action_recorded.id}/verify", None, WRITE_B),
+    (
+        "POST",
+        "/api/v1/food-safety/deviations/{c.food_safety.a.action_recorded.id}/return",
+        lambda c: {"reason": "请说明剩余食品去向"},
+        WRITE_A,
+    ),
+    (
+        "POST",
+        "/api/v1/food-safety/deviations/{c.food_safety.b.action_recorded.id}/return",
+        lambda c: {"reason": "请说明剩余食品去向"},
+        WRITE_B,
+    ),
+    ("GET", "/api/v1/food-safety/compliance", None, ALL_OK),
 ]
 # Endpoints exercised by their own tests rather than the matrix, with the reason.
 COVERED_ELSEWHERE = {

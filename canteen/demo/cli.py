@@ -69,6 +69,7 @@ def load_command(if_empty: bool, residents: int) -> None:
     click.echo(_residents_summary(city))
     click.echo(_policies_summary(city))
     click.echo(_meals_summary(city))
+    click.echo(_food_safety_summary(city))
     click.echo(_login_table(city.logins))
     click.echo(f"password for every login: {password}")
     click.echo(_counter_hint())
@@ -100,6 +101,18 @@ def _meals_summary(city: demo_service.DemoCity) -> str:
         f"({counts['delivery']} delivered, {counts['pickup']} picked up, {counts['subsidised']} subsidised, "
         f"{counts['cap_reached']} over a cap; {counts['void']} voided), subsidies {format_yuan(counts['subsidy_fen'])} "
         f"yuan, copay {format_yuan(counts['copay_fen'])} yuan"
+    )
+
+
+def _food_safety_summary(city: demo_service.DemoCity) -> str:
+    loaded = city.food_safety
+    if loaded is None:
+        return "food safety: nothing loaded"
+    records = ", ".join(f"{count} {name}" for name, count in sorted(loaded.records.items()))
+    statuses = ", ".join(f"{count} {name}" for name, count in sorted(loaded.statuses.items()))
+    return (
+        f"food safety from {loaded.days_from} to {loaded.days_to}: {records}; "
+        f"{sum(loaded.deviations.values())} deviations ({statuses})"
     )
 
 

@@ -14,6 +14,7 @@ from canteen.core import clock, scoping
 from canteen.core.db import advisory_lock
 from canteen.core.errors import Conflict
 from canteen.demo import data
+from canteen.demo import food_safety as demo_food_safety
 from canteen.demo import meals as demo_meals
 from canteen.demo import residents as demo_residents
 from canteen.extensions import db
@@ -59,6 +60,7 @@ class DemoCity:
     meal_counts: Counter[str] = field(default_factory=Counter)  # "valid", "void", "delivery", "subsidy_fen", ...
     meals_from: date | None = None  # the first day with meals
     meals_to: date | None = None  # the load date
+    food_safety: demo_food_safety.FoodSafetyDemo | None = None  # samples, checks, readings, deviations
 
     @property
     def logins(self) -> list[DemoLogin]:
@@ -95,7 +97,9 @@ def load_demo_city(*, password: str, residents: int = DEFAULT_RESIDENTS, today: 
       successor), created by the district's officer;
     - the meals of the four weeks before `today` and those of `today` served by now (see
       `canteen.demo.meals`), recorded through the meals service by each canteen's counter
-      account (`staff.<code>`), so every subsidy is decided by the money path; a few voided.
+      account (`staff.<code>`), so every subsidy is decided by the money path; a few voided;
+    - a few weeks of food-safety records at every site with some realistic lapses and their
+      deviations worked through the workflow (see `canteen.demo.food_safety`).
 
     Refused (409 `demo_city_not_empty`) when any district exists. Only flushes: the caller
     commits. Writes are audit-logged when an actor is set.
@@ -114,6 +118,7 @@ def load_demo_city(*, password: str, residents: int = DEFAULT_RESIDENTS, today: 
     _load_residents(city, seeds)
     _load_policies(city)
     _load_meals(city, seeds, today=today)
+    city.food_safety = demo_food_safety.load_food_safety_demo(city, today)
     return city
 
 
