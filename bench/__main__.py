@@ -10,10 +10,18 @@ Benchmarks (DESIGN.md "Benchmarks: what each figure means"):
   p95 ≤ 20 ms; EXPLAIN of one search per kind. On 2 cores: about 1.5 minutes to load, then
   1,200 timed searches — about 6 minutes while ID-tail and pinyin searches read their whole
   district (each ~0.4 s), well under a minute once they use their indexes.
+- bench/meal_recording.py — POST /api/v1/meals served by gunicorn at 100,000 residents: meals/s
+  and p50/p99 in a closed loop of 16 connections, p99 at 200 meals/s offered (open loop), the
+  same for a bare one-row insert endpoint of the same app (the ceiling) and the ratio; targets
+  ≥ 300 meals/s, p99 ≤ 100 ms, ratio ≥ 0.5. About 6 minutes: 30 s to load, three gunicorn
+  configurations probed, the best one measured (an overloaded open loop runs up to 1.5 times
+  its schedule).
 
-Options: `python -m bench [NAME ...]` runs only the named benchmarks; BENCH_RESIDENTS and
-BENCH_QUERIES (per kind) shrink the resident search for a quick look. Exit status 1 when a
-benchmark misses its target.
+Options: `python -m bench [NAME ...]` runs only the named benchmarks (`python -m bench
+meal_recording`); BENCH_RESIDENTS and BENCH_QUERIES (per kind) shrink the resident search for a
+quick look; BENCH_QUICK=1 runs the meal recording at smoke-test size, and BENCH_RESIDENTS,
+BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_RATE, BENCH_SERVERS (e.g. "sync:4,gthread:4x2") size it.
+Exit status 1 when a benchmark misses its target.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import time
 
 from bench import make_app, postgres_databases, progress
 
-BENCHMARKS = ("resident_search",)
+BENCHMARKS = ("resident_search", "meal_recording")
 
 
 def main(argv: list[str]) -> int:

@@ -72,3 +72,35 @@ def test_every_query_kind_finds_its_resident_and_is_timed(small_city):
     assert set(plans) == set(bench.KINDS)
     # a table this small may well be read sequentially: only that every plan was produced is checked
     assert all(any("Execution Time" in line for line in lines) for lines in plans.values())
+
+
+@pytest.mark.no_db
+def test_meal_recording_quick_run_matches_the_database(backend, new_database):
+    """The meal-recording benchmark end to end at smoke size: gunicorn serving the app on a new
+    database, every load run answered 201, and the database holding exactly what was answered."""
+    if backend != "postgresql":
+        pytest.skip("the benchmark serves the app with gunicorn on PostgreSQL: run with --db=postgresql")
+    import flask_migrate
+
+    from bench import meal_recording
+    from tests.conftest import make_app
+
+    app = make_app(new_database("bench_meals"))
+    with app.app_context():
+        flask_migrate.upgrade()
+    try:
+        report = meal_recording.measure(app, meal_recording.Settings.quick())
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+    runs = [report.meals_closed, report.meals_open, report.bare_closed, report.bare_open]
+    assert all(run is not None and run.latencies and run.throughput > 0 for run in runs)
+    failures = {run.name + " " + run.mode: run.error_samples for run in runs if run.not_2xx or run.transport_errors}
+    assert not failures, failures
+    assert report.database["meals"] == sum(run.created for run in report.meal_runs) > 0
+    assert report.database["bare_keys"] == sum(run.created for run in report.bare_runs) > 0
+    assert report.consistent
+    # the policies' rules were applied: some meals subsidised by an age rule, some at full price or not
+    assert {"aged_60_plus", "aged_80_plus"} <= {row[0] for row in report.breakdown}
+    assert meal_recording.print_report(report) in (True, False)
