@@ -37,6 +37,14 @@ class Id(StrictInteger):
         super().__init__(**kwargs)
 
 
+class QueryId(fields.Integer):
+    """An id in a query string: text there, so not a strict JSON integer; positive, 64-bit."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("validate", validate.Range(min=1, max=2**63 - 1))
+        super().__init__(**kwargs)
+
+
 def trimmed(max_length: int, *, min_length: int = 1) -> validate.Length:
     return validate.Length(min=min_length, max=max_length)
 

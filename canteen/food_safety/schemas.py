@@ -11,7 +11,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from canteen.core import clock
 from canteen.core.clock import TIME_ZONE
 from canteen.core.privacy import mask_phone
-from canteen.core.schemas import BaseSchema, Id, Phone, StrictInteger, TrimmedString
+from canteen.core.schemas import BaseSchema, Id, Phone, QueryId, StrictInteger, TrimmedString
 from canteen.food_safety import rules
 from canteen.food_safety import service as food_safety_service
 from canteen.org.models import SLOTS
@@ -50,11 +50,6 @@ class Celsius(fields.Decimal):
         return number
 
 
-def query_id(**kwargs) -> fields.Integer:
-    """An id in a query string (text there, so not a strict JSON integer)."""
-    return fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), **kwargs)
-
-
 # --- site staff and certificates ---------------------------------------------------------------------
 class StaffCreateSchema(BaseSchema):
     site_id = Id(required=True, metadata={"description": "The canteen, meal point or kitchen."})
@@ -72,7 +67,7 @@ class StaffUpdateSchema(BaseSchema):
 
 
 class StaffQueryArgsSchema(BaseSchema):
-    site_id = query_id()
+    site_id = QueryId()
     include_left = fields.Boolean(load_default=False)
 
 
@@ -111,7 +106,7 @@ class StaffSchema(BaseSchema):
 
 
 class CertificateAlertQueryArgsSchema(BaseSchema):
-    site_id = query_id()
+    site_id = QueryId()
     within_days = fields.Integer(validate=validate.Range(min=0, max=366), load_default=None)
     on = fields.Date(load_default=None)
 
@@ -141,7 +136,7 @@ class DeviceUpdateSchema(BaseSchema):
 
 
 class DeviceQueryArgsSchema(BaseSchema):
-    site_id = query_id()
+    site_id = QueryId()
     include_retired = fields.Boolean(load_default=False)
 
 
@@ -172,8 +167,8 @@ class ReadingCreateSchema(BaseSchema):
 
 
 class ReadingQueryArgsSchema(BaseSchema):
-    site_id = query_id()
-    device_id = query_id()
+    site_id = QueryId()
+    device_id = QueryId()
     date_from = fields.Date()
     date_to = fields.Date()
     in_range = fields.Boolean()
@@ -209,7 +204,7 @@ class ServedDishesCreateSchema(BaseSchema):
 
 
 class ServedDishesQueryArgsSchema(BaseSchema):
-    site_id = query_id(required=True)
+    site_id = QueryId(required=True)
     day = fields.Date(required=True)
 
 
@@ -247,7 +242,7 @@ class SampleDisposeSchema(BaseSchema):
 
 
 class SampleQueryArgsSchema(BaseSchema):
-    site_id = query_id()
+    site_id = QueryId()
     date_from = fields.Date()
     date_to = fields.Date()
     slot = fields.String(validate=validate.OneOf(SLOTS))
@@ -338,7 +333,7 @@ class MorningCheckSchema(BaseSchema):
 
 
 class DayQueryArgsSchema(BaseSchema):
-    site_id = query_id(required=True)
+    site_id = QueryId(required=True)
     day = fields.Date(load_default=None, metadata={"description": "Default: today (Asia/Shanghai)."})
 
 
@@ -438,7 +433,7 @@ class DeviationReturnSchema(BaseSchema):
 
 
 class DeviationQueryArgsSchema(BaseSchema):
-    site_id = query_id()
+    site_id = QueryId()
     status = fields.String(validate=validate.OneOf(rules.DEVIATION_STATUSES))
     kind = fields.String(validate=validate.OneOf(rules.DEVIATION_KINDS))
     unverified = fields.Boolean()
@@ -503,5 +498,5 @@ class SiteComplianceSchema(BaseSchema):
 
 
 class ComplianceQueryArgsSchema(BaseSchema):
-    district_id = query_id()
+    district_id = QueryId()
     on = fields.Date(load_default=None)

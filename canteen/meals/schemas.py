@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from canteen.core import clock
-from canteen.core.schemas import BaseSchema, Fen, Id, TrimmedString
+from canteen.core.schemas import BaseSchema, Fen, Id, QueryId, TrimmedString
 from canteen.meals import service as meal_service
 from canteen.meals.models import MEAL_STATUSES, MODES, PAYMENT_METHODS, VERIFICATIONS
 from canteen.org.models import SLOTS
@@ -72,24 +72,19 @@ class VoidSchema(BaseSchema):
     reason = TrimmedString(required=True, validate=validate.Length(min=1, max=200))
 
 
-def query_id(**kwargs) -> fields.Integer:
-    """An id in a query string (text there, so not a strict JSON integer)."""
-    return fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), **kwargs)
-
-
 class MealQueryArgsSchema(BaseSchema):
-    canteen_id = query_id()
-    resident_id = query_id()
+    canteen_id = QueryId()
+    resident_id = QueryId()
     date_from = fields.Date()
     date_to = fields.Date()
     slot = fields.String(validate=validate.OneOf(SLOTS))
     mode = fields.String(validate=validate.OneOf(MODES))
     status = fields.String(validate=validate.OneOf(MEAL_STATUSES))
-    recorded_by_id = query_id()
+    recorded_by_id = QueryId()
 
 
 class CashUpArgsSchema(BaseSchema):
-    canteen_id = query_id(required=True)
+    canteen_id = QueryId(required=True)
     date = fields.Date(required=True, data_key="date", attribute="day")
 
 

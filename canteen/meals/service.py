@@ -86,6 +86,7 @@ def list_meals(
 
 # --- frozen months -----------------------------------------------------------------------------
 def month_of(day: date) -> str:
+    """The settlement month ("YYYY-MM") a business date belongs to: meals freeze by month."""
     return day.strftime("%Y-%m")
 
 
@@ -314,10 +315,16 @@ def _locked_resident(*, resident_id: int | None, card_no: str | None, scope: sco
             .with_for_update()
             .execution_options(populate_existing=True)
         ).one_or_none()
+    _refuse_unservable(resident, scope)
+    return resident
+
+
+def _refuse_unservable(resident: Resident | None, scope: scoping.Scope) -> None:
+    """404 `resident_not_found` for no such resident, and — as in the counter look-up — for a
+    resident of another district who is not active now (staff serve any active resident)."""
     in_district = scope.unrestricted or (resident is not None and resident.district_id == scope.district_id)
     if resident is None or (not in_district and resident.status != "active"):
         raise NotFound("No resident found.", code="resident_not_found")
-    return resident
 
 
 def _warnings(
@@ -352,14 +359,18 @@ def _within_opening_hours(canteen: Canteen, slot: str, served_at: datetime) -> b
     return time.fromisoformat(hours[0]) <= local <= time.fromisoformat(hours[1])
 
 
+def _upsert_insert(model):
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL's and SQLite's)."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
 def _insert_unless_recorded(values: dict[str, Any]) -> MealRecord | None:
     """INSERT … ON CONFLICT DO NOTHING … RETURNING against the partial unique index: the database,
     not a prior read, decides which of two racing counters records the meal (check-then-insert
     under READ COMMITTED lets both through)."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(MealRecord)
+        _upsert_insert(MealRecord)
         .values(**values)
         .on_conflict_do_nothing(
             # a literal, never a bound parameter: once psycopg prepares the statement and PostgreSQL
@@ -373,15 +384,8 @@ def _insert_unless_recorded(values: dict[str, Any]) -> MealRecord | None:
 
 
 def _already_recorded(resident_id: int, served_on: date, slot: str, scope: scoping.Scope) -> Conflict:
+    existing = _valid_meal_for(resident_id, served_on, slot)
     with scoping.unrestricted():
-        existing = db.session.scalars(
-            sa.select(MealRecord).where(
-                MealRecord.resident_id == resident_id,
-                MealRecord.served_on == served_on,
-                MealRecord.slot == slot,
-                MealRecord.status == VALID,
-            )
-        ).one_or_none()
         canteen_name = existing.canteen.name if existing else ""
     details: dict[str, Any] = {"canteen_name": canteen_name, "slot": slot}
     # the meal's id only for a caller who may open it (DESIGN.md "API shapes")
@@ -389,6 +393,19 @@ def _already_recorded(resident_id: int, served_on: date, slot: str, scope: scopi
         details = {"meal_id": existing.id, **details}
     message = f"This resident's {slot} on {served_on.isoformat()} is already recorded at {canteen_name}."
     return Conflict(message, code="meal_already_recorded", errors={"slot": [message]}, details=details)
+
+
+def _valid_meal_for(resident_id: int, served_on: date, slot: str) -> MealRecord | None:
+    """The resident's valid meal for the date and slot at any canteen, whoever asks."""
+    with scoping.unrestricted():
+        return db.session.scalars(
+            sa.select(MealRecord).where(
+                MealRecord.resident_id == resident_id,
+                MealRecord.served_on == served_on,
+                MealRecord.slot == slot,
+                MealRecord.status == VALID,
+            )
+        ).one_or_none()
 
 
 def _can_see(meal: MealRecord, scope: scoping.Scope) -> bool:
@@ -443,9 +460,8 @@ def _claim_key(user_id: int, key: str, fingerprint: str) -> Answer | None:
     transaction holds the same key uncommitted, and then sees its outcome: committed (replay) or
     rolled back (the key is free again)."""
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(IdempotencyKey)
+        _upsert_insert(IdempotencyKey)
         .values(user_id=user_id, key=key, request_hash=fingerprint, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["user_id", "key"])
         .returning(IdempotencyKey.id)
@@ -665,9 +681,7 @@ def preview_meal(
         resident = db.session.scalars(
             sa.select(Resident).where(Resident.id == resident_id).options(selectinload(Resident.status_changes))
         ).one_or_none()
-    in_district = scope.unrestricted or (resident is not None and resident.district_id == scope.district_id)
-    if resident is None or (not in_district and resident.status != "active"):
-        raise NotFound("No resident found.", code="resident_not_found")
+    _refuse_unservable(resident, scope)
     decision = subsidy_service.best_rule(
         resident=resident,
         canteen=canteen,
@@ -678,15 +692,7 @@ def preview_meal(
     )
     served_at = clock.now() if served_on == clock.today() else None
     warnings = _warnings(canteen, resident, slot=slot, mode=mode, served_at=served_at, collected_by="")
-    with scoping.unrestricted():
-        existing = db.session.scalars(
-            sa.select(MealRecord).where(
-                MealRecord.resident_id == resident.id,
-                MealRecord.served_on == served_on,
-                MealRecord.slot == slot,
-                MealRecord.status == VALID,
-            )
-        ).one_or_none()
+    existing = _valid_meal_for(resident.id, served_on, slot)
     return MealPreview(decision=decision, warnings=warnings + decision.warnings, already_recorded=existing)
 
 

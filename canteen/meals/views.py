@@ -28,7 +28,7 @@ from canteen.core import clock, scoping
 from canteen.core.errors import CanteenError, NotFound, ValidationFailed
 from canteen.core.money import format_yuan
 from canteen.core.privacy import mask_id_number, mask_text
-from canteen.core.schemas import BaseSchema
+from canteen.core.schemas import BaseSchema, QueryId
 from canteen.meals import schemas
 from canteen.meals import service as meal_service
 from canteen.meals.models import MODES, PAYMENT_METHODS, VERIFICATIONS, MealRecord
@@ -424,8 +424,8 @@ def _exact(**number: str) -> list[Resident]:
 
 
 class PreviewArgsSchema(BaseSchema):
-    canteen_id = schemas.query_id(required=True)
-    resident_id = schemas.query_id(required=True)
+    canteen_id = QueryId(required=True)
+    resident_id = QueryId(required=True)
     slot = ma.fields.String(required=True, validate=ma.validate.OneOf(SLOTS))
     mode = ma.fields.String(load_default="dine_in", validate=ma.validate.OneOf(MODES))
     price_fen = ma.fields.Integer(required=True, validate=ma.validate.Range(min=0, max=schemas.MAX_PRICE_FEN))
