@@ -497,7 +497,9 @@ def test_the_export_is_masked_and_scoped(api):
     by_category = cells(api(officer(home)).get(EXPORT, query_string={"category": "subsistence"}).data)
     assert "王秀英" in by_category and "李四" not in by_category
     with scoping.unrestricted():
-        exports = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "export")).all()
+        exports = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "export").order_by(AuditEntry.id)
+        ).all()
     assert [(e.district_id, e.after["rows"]) for e in exports] == [(home.id, 2), (None, 3), (home.id, 1), (home.id, 1)]
 
 

@@ -437,7 +437,7 @@ def test_who_may_read(as_user, place):
         # staff read the policy in force at their canteen
         assert subsidy_service.policy_in_force(place["district"].id, MARCH_2).id == mine.id
         assert [p.id for p in subsidy_service.list_policies().items] == [mine.id]
-        assert db.session.scalars(sa.select(SubsidyRule)).all() == mine.rules
+        assert db.session.scalars(sa.select(SubsidyRule).order_by(SubsidyRule.id)).all() == mine.rules
     with as_user(kitchen_staff(KitchenFactory(district=place["district"]))):
         assert subsidy_service.list_policies().total == 0
         with pytest.raises(NotFound):
